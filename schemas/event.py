@@ -25,8 +25,8 @@ __all__ = [
 SOURCES = ("complaint", "sampling", "enforcement", "opinion")
 
 Text = lambda n: Annotated[str, Meta(max_length=n)]  # noqa: E731 — a length-capped string type
-NonNeg = Annotated[float, Meta(ge=0)]
-Count = Annotated[int, Meta(ge=0)]
+NonNeg = Annotated[float, Meta(ge=0, le=1e15)]  # the upper bound only keeps out overflow (1e400 → inf)
+Count = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 Timestamp = Annotated[datetime, Meta(tz=True)]  # RFC 3339 with an explicit offset
 
 EVENT_ID_RE = r"^[A-Za-z0-9._:-]{1,64}$"

@@ -1,0 +1,160 @@
+"""The ``riskwatch`` command: the one entry point, and the only place that reads the environment."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+
+__all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace):
+    from pipeline.settings import Settings
+
+    return Settings.load(getattr(args, "config", None))
+
+
+def _validator(args: argparse.Namespace):
+    from schemas.validator import Validator
+    from schemas.categories import Catalogue
+    from schemas.privacy import Privacy
+    from schemas.regions import RegionTable
+
+    settings = _settings(args)
+    return Validator(RegionTable.load(), Catalogue.load(), Privacy(settings.privacy.salt.encode()))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pipeline.files import validate_file
+    from schemas.dead_letter import DeadLetter
+
+    validator = _validator(args)
+    valid, seen, duplicates = 0, set(), 0
+    rejected: Counter[str] = Counter()
+    out = args.deadletter.open("wb") if args.deadletter else None
+    try:
+        for result in validate_file(args.file, validator):
+            if isinstance(result, DeadLetter):
+                for code in dict.fromkeys(result.codes):
+                    rejected[code] += 1
+                rejected["_lines"] += 1
+                if out is not None:
+                    out.write(orjson.dumps(_dead_letter_json(result)) + b"\n")
+            else:
+                key = (result.event.source, result.event.event_id)
+                if key in seen:
+                    duplicates += 1
+                seen.add(key)
+                valid += 1
+    finally:
+        if out is not None:
+            out.close()
+    lines = rejected.pop("_lines", 0)
+    print(f"valid\t{valid}")
+    print(f"duplicates\t{duplicates}")
+    print(f"rejected\t{lines}")
+    for code, n in sorted(rejected.items()):
+        print(f"rejected.{code}\t{n}")
+    return 0
+
+
+def _dead_letter_json(dl) -> dict:
+    pos = {k: v for k, v in (("file", dl.position.file), ("line", dl.position.line), ("topic", dl.position.topic),
+                             ("partition", dl.position.partition), ("offset", dl.position.offset)) if v is not None}
+    out = {"position": pos, "raw": dl.raw, "errors": [{"path": e.path, "code": e.code, "message": e.message}
+                                                       for e in dl.errors]}
+    if dl.truncated_bytes:
+        out["truncated_bytes"] = dl.truncated_bytes
+    return out
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from schemas.categories import Catalogue
+    from schemas.json_schema import alert_schema, event_schema
+    from schemas.regions import RegionTable
+
+    doc = event_schema(RegionTable.load(), Catalogue.load()) if args.kind == "event" else alert_schema()
+    sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from pipeline.simulator import SimulationConfig, stream_simulation, write_simulation
+
+    kwargs = {"days": args.days, "seed": args.seed, "scale": args.scale}
+    if args.start:
+        kwargs["start"] = datetime.fromisoformat(args.start)
+    config = SimulationConfig(**kwargs)
+    if args.rate:
+        out = sys.stdout.buffer
+        n = stream_simulation(config, args.rate, lambda line: (out.write(line + b"\n"), out.flush()))
+        print(f"streamed {n} events", file=sys.stderr)
+        return 0
+    if not args.out:
+        print("riskwatch simulate: --out DIR is required unless --rate streams to stdout", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    n_events, n_labels = write_simulation(config, args.out)
+    print(f"events\t{n_events}\t{args.out / 'events.jsonl'}")
+    print(f"labels\t{n_labels}\t{args.out / 'labels.jsonl'}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pipeline.bench import run_bench
+
+    return run_bench(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="riskwatch", description="Product-quality risk monitoring (质量安全风险监测).")
+    p.add_argument("--config", type=Path, help="settings file (default: the shipped config/riskwatch.yaml)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("validate", help="check a JSONL file against the event contract")
+    v.add_argument("file", type=Path)
+    v.add_argument("--deadletter", type=Path, help="write each rejected line here (JSONL)")
+    v.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("schema", help="print the JSON Schema of events or warnings")
+    s.add_argument("kind", choices=["event", "alert"])
+    s.set_defaults(func=cmd_schema)
+
+    sim = sub.add_parser("simulate", help="write (or stream) simulated feeds with labelled incidents")
+    sim.add_argument("--days", type=int, default=60)
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--scale", type=float, default=1.0, help="multiplies background volumes (1 = national)")
+    sim.add_argument("--start", help="RFC 3339 start of the simulated period")
+    sim.add_argument("--out", type=Path)
+    sim.add_argument("--rate", type=float, help="stream to stdout at this many events per second")
+    sim.set_defaults(func=cmd_simulate)
+
+    b = sub.add_parser("bench", help="print throughput figures")
+    b.add_argument("what", choices=["validate", "replay", "run"])
+    b.add_argument("--days", type=int, default=3)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--input", type=Path, help="an events file instead of a fresh simulation")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
