@@ -99,6 +99,7 @@ class Signal(msgspec.Struct):
     explanation: dict[str, Any]
     evidence: list[str]
     episode_key: str = ""  # defaults to the scope; a detector may split one scope into episodes
+    trigger: str = ""  # event_id of the observation that fired it: orders same-second signals
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ DAYS = 35
 class CountSeries:
     """Weighted event counts of one key by hour (last 24 h) and by day (last 35 days, CST)."""
 
-    __slots__ = ("day", "days", "flags", "hour", "hours")
+    __slots__ = ("_memo", "day", "days", "flags", "hour", "hours")
 
     def __init__(self) -> None:
         self.hour = -1
@@ -33,6 +33,7 @@ class CountSeries:
         self.day = -1
         self.days = [0.0] * DAYS
         self.flags = 0  # bit i set: the day in ring slot i was an outbreak day
+        self._memo: tuple[Any, ...] = ()  # last baseline() arguments and result (not state)
 
     def _roll(self, ts: float) -> tuple[int, int]:
         h, d = hour_index(ts), day_index(ts)
@@ -76,16 +77,20 @@ class CountSeries:
         the day of ``ts``, leaving out outbreak days and days before ``since_day`` (when the
         detector started). Returns ``(mean, variance, days_used)``."""
         _, d = self._roll(ts)
+        memo_key = (d, since_day, skip, span, self.flags)
+        if self._memo and self._memo[0] == memo_key:
+            return self._memo[1]
         vals = []
         for x in range(d - skip, max(d - skip - span, since_day - 1, d - DAYS), -1):
             if not self.flags >> (x % DAYS) & 1:
                 vals.append(self.days[x % DAYS])
         n = len(vals)
-        if n == 0:
-            return 0.0, 0.0, 0
-        mean = sum(vals) / n
-        var = sum((v - mean) ** 2 for v in vals) / max(1, n - 1)
-        return mean, var, n
+        result = (0.0, 0.0, 0)
+        if n:
+            mean = sum(vals) / n
+            result = (mean, sum((v - mean) ** 2 for v in vals) / max(1, n - 1), n)
+        self._memo = (memo_key, result)
+        return result
 
     def flag(self, ts: float) -> None:
         """Mark the day of ``ts`` (and the day before, which the 24 h window spans) as outbreak days."""

@@ -107,20 +107,53 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pipeline.components import Components
+    from pipeline.replay import dead_letter_path, replay_file
+
+    components = Components.build(_settings(args))
+    engine = components.engine()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    dl_path = dead_letter_path(args.output)
+    with args.output.open("wb") as out, dl_path.open("wb") as dl:
+        stats = replay_file(args.input, engine, components.validator, lambda line: out.write(line + b"\n"),
+                            lambda d: dl.write(orjson.dumps(_dead_letter_json(d)) + b"\n"))
+    print(f"lines\t{stats.lines}\nvalid\t{stats.valid}\nduplicates\t{stats.duplicates}\n"
+          f"rejected\t{stats.rejected}\t{dl_path}\nalerts\t{stats.alerts}\t{args.output}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from pipeline.components import Components
+    from pipeline.evaluation import format_report, run_evaluation
+
+    components = Components.build(_settings(args))
+    with tempfile.TemporaryDirectory(prefix="riskwatch-eval-") as tmp:
+        results, labels = run_evaluation(components, args.days, args.seed, args.scale, Path(tmp))
+    print(format_report(results, labels))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.bench import run_bench
 
     return run_bench(args)
 
 
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="settings file (default: the shipped config/riskwatch.yaml)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="riskwatch", description="Product-quality risk monitoring (质量安全风险监测).")
-    p.add_argument("--config", type=Path, help="settings file (default: the shipped config/riskwatch.yaml)")
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate", help="check a JSONL file against the event contract")
     v.add_argument("file", type=Path)
     v.add_argument("--deadletter", type=Path, help="write each rejected line here (JSONL)")
+    _config_arg(v)
     v.set_defaults(func=cmd_validate)
 
     s = sub.add_parser("schema", help="print the JSON Schema of events or warnings")
@@ -135,6 +168,19 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", type=Path)
     sim.add_argument("--rate", type=float, help="stream to stdout at this many events per second")
     sim.set_defaults(func=cmd_simulate)
+
+    r = sub.add_parser("replay", help="replay events through the detectors (audits, what-if)")
+    r.add_argument("--input", type=Path, required=True, help="events JSONL (any order)")
+    r.add_argument("--output", type=Path, required=True, help="alerts JSONL; rejected lines go beside it")
+    _config_arg(r)
+    r.set_defaults(func=cmd_replay)
+
+    e = sub.add_parser("evaluate", help="measure detection quality on simulated incidents, beside baselines")
+    e.add_argument("--days", type=int, default=60)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--scale", type=float, default=1.0)
+    _config_arg(e)
+    e.set_defaults(func=cmd_evaluate)
 
     b = sub.add_parser("bench", help="print throughput figures")
     b.add_argument("what", choices=["validate", "replay", "run"])

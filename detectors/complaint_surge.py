@@ -1,0 +1,265 @@
+"""``complaint_surge``: complaints per (category, region level) against their baseline.
+
+Two tests per key (category × county / city / province / national):
+
+- **Surge** — distinct complainants in the last 24 h against a baseline from the key's
+  daily counts over the previous 28 days (outbreak days left out), scaled by the current
+  national activity level, with a quasi-Poisson (negative binomial) tail à la Farrington.
+- **Slow rise** — a daily Poisson CUSUM (Lucas 1985) against a baseline lagged by two
+  weeks, at province and national level, for rises too gentle for the 24 h test.
+
+Two discounts keep known non-risks quiet:
+
+- complaints are counted once per complainant pseudonym and category per 30 days, so a
+  professional claimant (职业索赔人) filing dozens of 退一赔十 complaints counts once;
+- the expectation is multiplied by the national all-category activity ratio (last 24 h
+  against its own baseline), so a nation-wide calendar surge (3·15, 双十一) across all
+  categories raises every expectation alike and is not a warning anywhere.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from detectors.base import DAY, HOUR, Context, DetectorConfig, Observation, Signal, day_index, hour_index
+from detectors.series import CountSeries
+from detectors.stats import cusum_poisson_step, negbin_upper_tail, score_from_p
+from schemas.alert import Scope
+from schemas.regions import NATIONAL
+
+__all__ = ["ComplaintSurge", "ComplaintSurgeConfig"]
+
+LAYOUT = 1
+_LEVELS = ("county", "city", "province", "national")
+
+
+@dataclass(frozen=True)
+class ComplaintSurgeConfig(DetectorConfig):
+    """``issues``: complaint issues that count (after-sales disputes are not product risks);
+    ``min_count``: distinct complainants in 24 h needed per level (county, city, province,
+    national); ``min_ratio``: observed/expected needed; ``floor``: the least expected 24 h
+    count per level (sparse keys); ``max_p``: the tail probability a surge must beat;
+    ``complainant_days``: how long a complainant counts once per category;
+    ``cusum_h``: CUSUM alarm threshold (log-likelihood-ratio units), ``cusum_shift``: the
+    relative rise it is tuned to; ``evidence``: event ids kept per key."""
+
+    issues: tuple[str, ...] = ("quality", "safety", "counterfeit", "false_advertising", "labeling", "other")
+    min_count: tuple[int, int, int, int] = (5, 6, 8, 12)
+    min_ratio: float = 3.0
+    floor: tuple[float, float, float, float] = (0.3, 0.5, 1.0, 2.0)
+    max_p: float = 1e-6
+    complainant_days: int = 30
+    cusum_levels: tuple[str, ...] = ("province", "national")
+    cusum_h: float = 12.0
+    cusum_shift: float = 1.5
+    cusum_min_mean: float = 3.0
+    evidence: int = 40
+    cooldown_hours: float = 72.0
+
+
+class _Key:
+    __slots__ = ("cusum", "cusum_day", "recent", "series")
+
+    def __init__(self) -> None:
+        self.series = CountSeries()
+        self.recent: deque[tuple[float, str]] = deque()
+        self.cusum = 0.0
+        self.cusum_day = -1
+
+
+class ComplaintSurge:
+    """See the module docstring. Keys are ``(category, region_code)`` with ``000000`` for national."""
+
+    name: ClassVar[str] = "complaint_surge"
+    version: ClassVar[str] = "1.0.0"
+    sources: ClassVar[frozenset[str]] = frozenset({"complaint"})
+
+    def __init__(self, config: ComplaintSurgeConfig, context: Context) -> None:
+        self.config, self.context = config, context
+        self._issues = frozenset(config.issues)
+        self.keys: dict[tuple[str, str], _Key] = {}
+        self.national = CountSeries()  # all categories, distinct-weighted
+        self.complainants: dict[tuple[str, str], int] = {}  # (pseudonym, category) → last day counted
+        self.first_ts: float | None = None
+        self.swept_day = -1
+
+    # -- scoring ---------------------------------------------------------------------------
+    def update(self, batch: Sequence[Observation]) -> list[Signal]:
+        out: list[Signal] = []
+        for obs in batch:
+            if obs.source != "complaint" or not obs.category or obs.issue not in self._issues:
+                continue
+            if self.first_ts is None:
+                self.first_ts = obs.ts
+            day = day_index(obs.ts)
+            if day > self.swept_day:
+                self._sweep(day)
+            w = self._weight(obs, day)
+            self.national.add(obs.ts, w)
+            if w <= 0:
+                continue
+            warm = obs.ts - self.first_ts >= self.config.min_history_days * DAY
+            activity = self._activity(obs.ts) if warm else 1.0
+            chain = obs.chain
+            for li, level in enumerate(_LEVELS):
+                if level == "national":
+                    region = NATIONAL
+                else:
+                    region = next((c for c in chain if self.context.regions.level(c) == level), "")
+                    if not region:
+                        continue
+                key = self.keys.get((obs.category, region))
+                if key is None:
+                    key = self.keys[(obs.category, region)] = _Key()
+                if level in self.config.cusum_levels and warm:
+                    sig = self._cusum(key, obs, region, day)
+                    if sig is not None:
+                        out.append(sig)
+                key.series.add(obs.ts, w)
+                key.recent.append((obs.ts, obs.event_id))
+                while key.recent and (key.recent[0][0] <= obs.ts - DAY or len(key.recent) > self.config.evidence):
+                    key.recent.popleft()
+                if warm:
+                    sig = self._surge(key, obs, region, li, activity)
+                    if sig is not None:
+                        out.append(sig)
+        return out
+
+    def _weight(self, obs: Observation, day: int) -> float:
+        """1 for the first complaint of a complainant about a category in the window, else 0."""
+        if not obs.complainant:
+            return obs.weight
+        ck = (obs.complainant, obs.category)
+        last = self.complainants.get(ck)
+        self.complainants[ck] = day if last is None or day - last >= self.config.complainant_days else last
+        return obs.weight if last is None or day - last >= self.config.complainant_days else 0.0
+
+    def _activity(self, ts: float) -> float:
+        """National all-category complaints in the last 24 h against their baseline, clamped to [0.5, 4]."""
+        mean, _, n = self.national.baseline(ts, day_index(self.first_ts or ts))
+        if n < 7 or mean <= 0:
+            return 1.0
+        return max(0.5, min(4.0, self.national.last_24h(ts) / mean))
+
+    def _surge(self, key: _Key, obs: Observation, region: str, li: int, activity: float) -> Signal | None:
+        cfg = self.config
+        observed = key.series.last_24h(obs.ts)
+        if observed < cfg.min_count[li]:
+            return None
+        mean, var, n = key.series.baseline(obs.ts, day_index(self.first_ts or obs.ts))
+        expected = max(mean * activity, cfg.floor[li])
+        if observed < cfg.min_ratio * expected:
+            return None
+        dispersion = max(1.0, min(5.0, var / mean)) if mean > 0 and n >= 7 else 1.0
+        p = negbin_upper_tail(observed, expected, dispersion)
+        if p > cfg.max_p:
+            return None
+        excess = observed - expected
+        magnitude = 45.0 + 9.0 * _log2(max(excess, 1.0))
+        base = min(score_from_p(p), magnitude)
+        category = self.context.catalogue.get(obs.category)
+        score, raisers = self.context.grading.raise_score(base, category)
+        key.series.flag(obs.ts)
+        scope = Scope(region_code=region, category=obs.category)
+        name = self.context.scope_name(scope) if region != NATIONAL else f"全国 {category.name_zh if category else obs.category}"
+        start = (hour_index(obs.ts) - 23) * HOUR
+        evidence = [eid for _, eid in reversed(key.recent)]
+        return Signal(
+            detector=self.name, scope=scope, ts=obs.ts, window_start=start, window_end=obs.ts, score=score,
+            trigger=obs.event_id,
+            title=f"{name} 投诉量激增 (近24小时 {observed:.0f} 件, 基线 {expected:.1f})",
+            explanation={
+                "test": "surge", "observed": round(observed, 3), "expected": round(expected, 3),
+                "baseline_daily_mean": round(mean, 3), "baseline_days": n, "national_activity": round(activity, 3),
+                "dispersion": round(dispersion, 3), "statistic": "negative_binomial_upper_tail", "p_value": p,
+                "threshold": cfg.max_p, "min_ratio": cfg.min_ratio, "level": _LEVELS[li], "raisers": raisers,
+                "sources": ["complaint"], "counting": "distinct complainants per category per 30 days",
+            },
+            evidence=evidence,
+        )
+
+    def _cusum(self, key: _Key, obs: Observation, region: str, day: int) -> Signal | None:
+        """Close the days since the key's last CUSUM update; signal while above threshold."""
+        cfg = self.config
+        if key.cusum_day < 0:
+            key.cusum_day = day
+            return None
+        signal = None
+        for d in range(key.cusum_day, day):
+            if d < key.series.day - 34:
+                continue
+            x = key.series.day_count(d)
+            mu0 = self._lagged_mean(key.series, d)
+            if mu0 is None or mu0 < cfg.cusum_min_mean:
+                key.cusum = 0.0
+                continue
+            nat = self.national.day_count(d)
+            nat0 = self._lagged_mean(self.national, d)
+            if nat0:
+                mu0 *= max(0.5, min(4.0, nat / nat0))
+            key.cusum, _ = cusum_poisson_step(key.cusum, x, mu0, cfg.cusum_shift)
+            if key.cusum > cfg.cusum_h:
+                base = min(74.0, 50.0 + 3.0 * (key.cusum - cfg.cusum_h))
+                category = self.context.catalogue.get(obs.category)
+                score, raisers = self.context.grading.raise_score(base, category)
+                scope = Scope(region_code=region, category=obs.category)
+                name = self.context.scope_name(scope) if region != NATIONAL else f"全国 {category.name_zh if category else obs.category}"
+                signal = Signal(
+                    detector=self.name, scope=scope, ts=obs.ts, window_start=(d - 13) * DAY - 8 * HOUR,
+                    window_end=(d + 1) * DAY - 8 * HOUR, score=score, episode_key="trend", trigger=obs.event_id,
+                    title=f"{name} 投诉量持续上升 (日均 {x:.0f} 件, 参考基线 {mu0:.1f})",
+                    explanation={
+                        "test": "slow_rise", "observed_day": round(x, 3), "expected_day": round(mu0, 3),
+                        "statistic": "poisson_cusum", "cusum": round(key.cusum, 3), "threshold": cfg.cusum_h,
+                        "shift": cfg.cusum_shift, "raisers": raisers, "sources": ["complaint"],
+                    },
+                    evidence=[eid for _, eid in reversed(key.recent)],
+                )
+        key.cusum_day = day
+        return signal
+
+    def _lagged_mean(self, series: CountSeries, d: int) -> float | None:
+        """Mean daily count over days d-34 … d-15 since the stream began (a baseline two weeks behind)."""
+        first = day_index(self.first_ts or 0.0) + 1  # the first day is partial
+        vals = [series.day_count(x) for x in range(max(d - 34, first), d - 14) if x > series.day - 35]
+        return sum(vals) / len(vals) if len(vals) >= 7 else None
+
+    def _sweep(self, day: int) -> None:
+        """Once a day: forget keys quiet for 35 days and complainants past their window."""
+        self.swept_day = day
+        cutoff = day - self.config.complainant_days
+        self.complainants = {k: d for k, d in self.complainants.items() if d > cutoff}
+        self.keys = {k: v for k, v in self.keys.items() if v.series.day > day - 35}
+
+    # -- state -----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "layout": LAYOUT, "first_ts": self.first_ts, "swept_day": self.swept_day,
+            "national": self.national.to_json(),
+            "complainants": sorted([a, b, d] for (a, b), d in self.complainants.items()),
+            "keys": {f"{c}|{r}": [k.series.to_json(), [list(x) for x in k.recent], k.cusum, k.cusum_day]
+                     for (c, r), k in sorted(self.keys.items())},
+        }
+
+    @classmethod
+    def restore(cls, config: ComplaintSurgeConfig, state: Mapping[str, Any], context: Context) -> ComplaintSurge:
+        self = cls(config, context)
+        self.first_ts, self.swept_day = state["first_ts"], state["swept_day"]
+        self.national = CountSeries.from_json(state["national"])
+        self.complainants = {(a, b): d for a, b, d in state["complainants"]}
+        for name, (series, recent, cusum, cusum_day) in state["keys"].items():
+            c, r = name.split("|")
+            k = _Key()
+            k.series, k.recent, k.cusum, k.cusum_day = CountSeries.from_json(series), deque(
+                (float(t), e) for t, e in recent), cusum, cusum_day
+            self.keys[(c, r)] = k
+        return self
+
+
+def _log2(x: float) -> float:
+    import math
+
+    return math.log2(x)

@@ -1,0 +1,66 @@
+"""The enrich stage: a validated ``Record`` becomes one or more detector ``Observation``s.
+
+Adds the region chain (county → city → province) and, for opinion posts, what the text
+says: categories, brands, enterprises, risk terms, hazard and sentiment from one pass of
+the lexicon's Aho-Corasick automaton. A post that names no product gets one observation
+per inferred category (weight = confidence), or one without category when none is found
+(it may still name an enterprise or brand).
+"""
+
+from __future__ import annotations
+
+from detectors.base import Observation
+from detectors.lexicon import Lexicon
+from schemas.event import Record
+from schemas.regions import RegionTable
+
+__all__ = ["Enricher"]
+
+
+class Enricher:
+    """Pure and deterministic; called once per valid record by every runtime."""
+
+    def __init__(self, regions: RegionTable, lexicon: Lexicon) -> None:
+        self.regions, self.lexicon = regions, lexicon
+
+    def observe(self, record: Record) -> list[Observation]:
+        ev = record.event
+        src = ev.source
+        chain = self.regions.chain(ev.region_code)
+        category = ev.product.category if ev.product is not None else ""
+        brand = (ev.product.brand or "") if ev.product is not None else ""
+        uscc = ev.enterprise.uscc if ev.enterprise is not None else ""
+        if src == "complaint":
+            c = ev.complaint
+            return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, category, 1.0, uscc, brand,
+                                record.complainant or "", c.issue, c.injury)]
+        if src == "sampling":
+            s = ev.sampling
+            crit = major = minor = 0
+            for item in s.failed_items or ():
+                if item.severity == "critical":
+                    crit += 1
+                elif item.severity == "major":
+                    major += 1
+                else:
+                    minor += 1
+            return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, category, 1.0, uscc, brand,
+                                failed=s.result == "fail", critical=crit, major=major, minor=minor)]
+        if src == "enforcement":
+            return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, category, 1.0, uscc, brand,
+                                violation=ev.enforcement.violation)]
+        o = ev.opinion
+        facts = self.lexicon.analyze(o.text, o.title or "")
+        r = o.reach
+        reach = 0.0 if r is None else float((r.followers or 0) + 10 * (r.reposts or 0) + (r.comments or 0)
+                                            + (r.likes or 0))
+        sentiment = o.sentiment if o.sentiment is not None else facts.sentiment
+        injury = "reported" if facts.injury else ""
+        if not uscc and facts.enterprises:
+            uscc = facts.enterprises[0]
+        if not brand and facts.brands:
+            brand = facts.brands[0]
+        cats = ((category, 1.0),) if category else (facts.categories or (("", 1.0),))
+        return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, cat, conf, uscc, brand,
+                            injury=injury, reach=reach, sentiment=sentiment, hazard=facts.hazard,
+                            risk_terms=facts.risk_terms) for cat, conf in cats]

@@ -1,0 +1,85 @@
+"""complaint_surge: fires on a local surge, discounts single actors and nation-wide calendar surges."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.base import Observation
+from detectors.complaint_surge import ComplaintSurge, ComplaintSurgeConfig
+
+START = 1738339200.0
+
+
+def _background(regions, catalogue, days, per_day, seed, boost=None):
+    """National complaint background; ``boost=(day, factor)`` multiplies every category that day."""
+    rng = np.random.default_rng(seed)
+    counties = sorted(r.code for r in regions if r.level == "county")[:300]
+    cats = [c.code for c in catalogue]
+    out = []
+    for d in range(days):
+        n = per_day * (boost[1] if boost and boost[0] == d else 1)
+        for i, t in enumerate(np.sort(rng.uniform(0, 86400, int(n)))):
+            region = counties[rng.integers(len(counties))]
+            out.append(Observation(event_id=f"g{d}-{i}", source="complaint", ts=START + d * 86400 + float(t),
+                                   region=region, chain=regions.chain(region), category=cats[rng.integers(len(cats))],
+                                   complainant=f"c{rng.integers(10**9)}", issue="quality"))
+    return out
+
+
+def _surge(regions, day, n, complainants=None, region="330106", category="mask"):
+    chain = regions.chain(region)
+    return [Observation(event_id=f"s{i}", source="complaint", ts=START + day * 86400 + 3600 + i * 900, region=region,
+                        chain=chain, category=category, issue="quality",
+                        complainant=(complainants or (lambda i: f"victim{i}"))(i)) for i in range(n)]
+
+
+def _run(context, obs, config=None):
+    det = ComplaintSurge(config or ComplaintSurgeConfig(), context)
+    obs = sorted(obs, key=lambda o: (o.ts, o.event_id))
+    return det.update(obs)
+
+
+def test_local_surge_fires_at_county_with_explanation(context, regions, catalogue):
+    obs = _background(regions, catalogue, 22, 1500, seed=1) + _surge(regions, 21, 30)
+    signals = _run(context, obs)
+    county = [s for s in signals if s.scope.region_code == "330106"]
+    assert county, "the county surge must fire"
+    first = county[0]
+    assert first.scope.category == "mask"
+    assert first.explanation["observed"] >= 5 and first.explanation["p_value"] < 1e-5
+    assert first.title.startswith("浙江省杭州市西湖区 口罩 投诉量激增")
+    assert first.evidence[0].startswith("s")
+    assert max(s.score for s in county) >= 85  # dozens of complaints about masks in one district: orange or red
+    assert not [s for s in signals if s.scope.category != "mask"]  # background stays quiet
+
+
+def test_professional_claimant_is_counted_once(context, regions, catalogue):
+    obs = _background(regions, catalogue, 22, 1500, seed=2) + _surge(regions, 21, 40, complainants=lambda i: "pro")
+    assert _run(context, obs) == []
+
+
+def test_nationwide_calendar_surge_is_not_a_warning(context, regions, catalogue):
+    obs = _background(regions, catalogue, 22, 1500, seed=3, boost=(21, 3))
+    assert _run(context, obs) == []
+
+
+def test_cold_start_is_quiet_even_on_a_surge(context, regions, catalogue):
+    obs = _background(regions, catalogue, 3, 1500, seed=4) + _surge(regions, 2, 30)
+    assert _run(context, obs) == []
+
+
+def test_slow_rise_caught_by_cusum(context, regions, catalogue):
+    """+5 % a day in one province's kitchen appliances, amid a national background."""
+    rng = np.random.default_rng(5)
+    chain = regions.chain("440106")
+    obs = []
+    for d in range(56):
+        rate = 6 if d < 28 else 6 * 1.05 ** (d - 27)  # +5 % a day after four weeks
+        for i in range(rng.poisson(rate)):
+            obs.append(Observation(event_id=f"k{d}-{i}", source="complaint", ts=START + d * 86400 + i * 600 + 60,
+                                   region="440106", chain=chain, category="kitchen_appliance", issue="safety",
+                                   complainant=f"k{d}-{i}"))
+    signals = _run(context, obs + _background(regions, catalogue, 56, 400, seed=6))
+    trend = [s for s in signals if s.episode_key == "trend"]
+    assert trend and trend[0].scope.region_code in ("440000", "000000")
+    assert trend[0].ts > START + 30 * 86400
