@@ -80,7 +80,7 @@ class Validator:
             return self.oversized(head[:_RAW_KEEP], max(0, len(head) - _RAW_KEEP), position)
         try:
             ev = self._decoder.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return self._explain(raw, position)
         if not self._accepts(ev):
             return self._explain(raw, position)
@@ -126,9 +126,11 @@ class Validator:
     # -- slow path -----------------------------------------------------------------------
     def _explain(self, raw: bytes | str, position: Position | None) -> DeadLetter:
         try:
-            obj = msgspec.json.decode(raw)  # unlike orjson, keeps 1e400 and 2**70 as numbers to judge
+            obj = msgspec.json.decode(raw)  # unlike orjson, keeps 2**70 as a number to judge
         except msgspec.DecodeError as exc:
             return self._reject(raw, position, [FieldError("", "json", f"line is not valid JSON: {exc}")])
+        except RecursionError:
+            return self._reject(raw, position, [FieldError("", "json", "line nests JSON too deeply")])
         if not isinstance(obj, dict):
             return self._reject(raw, position, [FieldError("", "json", f"line is a JSON {_kind(obj)}, not an object")],
                                 obj)
@@ -141,9 +143,13 @@ class Validator:
 
     def _reject(self, raw: bytes | str, position: Position | None, errors: list[FieldError],
                 obj: Any = None) -> DeadLetter:
+        text = None
         if obj is not None:
-            text = msgspec.json.encode(self.privacy.mask_value(obj)).decode()
-        else:
+            try:
+                text = msgspec.json.encode(self.privacy.mask_value(obj)).decode()
+            except RecursionError:  # absurdly deep JSON: mask it as text instead
+                text = None
+        if text is None:
             data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
             text = self.privacy.mask_raw(data.decode("utf-8", "backslashreplace"))
         return DeadLetter(text, errors, position)

@@ -99,7 +99,8 @@ def test_null_optional_fields_are_absent(validator: Validator, make_event):
 
 
 @pytest.mark.parametrize("raw", [b"", b"   ", b"[]", b"null", b"42", b'"s"', b"\xff\xfe{", b"{" * 10000,
-                                 b'{"a":1', "汉字".encode("gbk")])
+                                 b'{"a":1', "汉字".encode("gbk"), b"[" * 100000,
+                                 b'{"a":' * 5000 + b"1" + b"}" * 5000])
 def test_garbage_is_rejected_as_json(validator: Validator, raw):
     out = validator.validate(raw)
     assert isinstance(out, DeadLetter)
