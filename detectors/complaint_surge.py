@@ -103,14 +103,11 @@ class ComplaintSurge:
                 continue
             warm = obs.ts - self.first_ts >= self.config.min_history_days * DAY
             activity = self._activity(obs.ts) if warm else 1.0
-            chain = obs.chain
+            slots = self.context.regions.levels(obs.region)
             for li, level in enumerate(_LEVELS):
-                if level == "national":
-                    region = NATIONAL
-                else:
-                    region = next((c for c in chain if self.context.regions.level(c) == level), "")
-                    if not region:
-                        continue
+                region = slots[li] if li < 3 else NATIONAL
+                if not region:
+                    continue
                 key = self.keys.get((obs.category, region))
                 if key is None:
                     key = self.keys[(obs.category, region)] = _Key()

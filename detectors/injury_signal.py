@@ -66,8 +66,7 @@ class InjurySignal:
             category = self.context.catalogue.get(obs.category)
             if category is None:
                 continue
-            city = next((c for c in obs.chain if self.context.regions.level(c) == "city"), obs.chain[-1] if obs.chain
-                        else obs.region)
+            city = self.context.regions.levels(obs.region)[1] or (obs.chain[-1] if obs.chain else obs.region)
             key = (obs.category, city)
             q = self.recent.setdefault(key, deque())
             horizon = obs.ts - self.config.window_days * DAY

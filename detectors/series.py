@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from detectors.base import day_index, hour_index
 
 __all__ = ["CountSeries"]
 
@@ -25,24 +24,29 @@ DAYS = 35
 class CountSeries:
     """Weighted event counts of one key by hour (last 24 h) and by day (last 35 days, CST)."""
 
-    __slots__ = ("_memo", "day", "days", "flags", "hour", "hours")
+    __slots__ = ("_memo", "day", "days", "flags", "h24", "hour", "hours")
 
     def __init__(self) -> None:
         self.hour = -1
         self.hours = [0.0] * HOURS
+        self.h24 = 0.0  # running sum of ``hours``
         self.day = -1
         self.days = [0.0] * DAYS
         self.flags = 0  # bit i set: the day in ring slot i was an outbreak day
         self._memo: tuple[Any, ...] = ()  # last baseline() arguments and result (not state)
 
     def _roll(self, ts: float) -> tuple[int, int]:
-        h, d = hour_index(ts), day_index(ts)
+        h = int(ts // 3600)
+        d = int((ts + 28800) // 86400)
         if h > self.hour:
             if self.hour < 0 or h - self.hour >= HOURS:
                 self.hours = [0.0] * HOURS
+                self.h24 = 0.0
             else:
+                hours = self.hours
                 for x in range(self.hour + 1, h + 1):
-                    self.hours[x % HOURS] = 0.0
+                    self.h24 -= hours[x % HOURS]
+                    hours[x % HOURS] = 0.0
             self.hour = h
         if d > self.day:
             if self.day < 0 or d - self.day >= DAYS:
@@ -61,13 +65,14 @@ class CountSeries:
         h, d = self._roll(ts)
         if h > self.hour - HOURS:
             self.hours[h % HOURS] += n
+            self.h24 += n
         if d > self.day - DAYS:
             self.days[d % DAYS] += n
 
     def last_24h(self, ts: float) -> float:
         """Sum over the 24 hours ending with the hour of ``ts``."""
         self._roll(ts)
-        return sum(self.hours)
+        return self.h24
 
     def day_count(self, d: int) -> float:
         return self.days[d % DAYS] if self.day - DAYS < d <= self.day else 0.0
@@ -100,11 +105,11 @@ class CountSeries:
             self.flags |= 1 << ((d - 1) % DAYS)
 
     def to_json(self) -> list[Any]:
-        return [self.hour, list(self.hours), self.day, list(self.days), self.flags]
+        return [self.hour, list(self.hours), self.day, list(self.days), self.flags, self.h24]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> CountSeries:
         s = cls()
-        s.hour, hours, s.day, days, s.flags = data
+        s.hour, hours, s.day, days, s.flags, s.h24 = data
         s.hours, s.days = [float(x) for x in hours], [float(x) for x in days]
         return s

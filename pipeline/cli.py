@@ -136,8 +136,143 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _storage_url(args: argparse.Namespace, settings) -> str:
+    url = getattr(args, "clickhouse", None) or settings.storage.clickhouse_url
+    if not url:
+        data = Path(getattr(args, "data_dir", None) or settings.storage.data_dir).resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        url = f"chdb://{data}/riskwatch"
+    return url
+
+
+def _runtime(args: argparse.Namespace):
+    from prometheus_client import CollectorRegistry
+
+    from pipeline.components import Components
+    from pipeline.embedded import EmbeddedRuntime, RuntimeConfig
+    from pipeline.metrics import EngineCollector, Metrics
+    from sinks.clickhouse import ClickHouseSink, SinkConfig
+    from sinks.url import connect
+
+    settings = _settings(args)
+    components = Components.build(settings)
+    url = _storage_url(args, settings)
+    data = Path(getattr(args, "data_dir", None) or settings.storage.data_dir).resolve()
+    state_dir = data / "state" / _slug(url)
+    sink = ClickHouseSink(connect(url), components.regions, SinkConfig(spool_dir=str(state_dir / "spool")))
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    runtime = EmbeddedRuntime(components, sink, metrics, RuntimeConfig(state_dir=state_dir))
+    registry.register(EngineCollector(lambda: runtime.engine))
+    return runtime, registry, url
+
+
+def _slug(url: str) -> str:
+    import hashlib
+
+    from sinks.url import StorageUrl
+
+    return hashlib.sha256(StorageUrl.parse(url).redacted.encode()).hexdigest()[:12]
+
+
+def _progress_line(rt, started: float, final: bool = False) -> None:
+    import time
+
+    c = rt.counts
+    rate = c["events"] / max(1e-9, time.monotonic() - started)
+    levels = " ".join(f"{k}:{rt.levels.get(k, 0)}" for k in ("red", "orange", "yellow", "blue"))
+    wm = rt.engine.watermark
+    from detectors.base import rfc3339
+
+    when = rfc3339(wm) if wm > 0 else "-"
+    print(f"\revents {c['events']:,} ({rate:,.0f}/s)  dead letters {c['rejected']:,}  duplicates {c['duplicates']:,}  "
+          f"warnings {c['alerts']:,} [{levels}]  event time {when}", end="\n" if final else "", file=sys.stderr,
+          flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    import time
+
+    from pipeline.embedded import file_lines, simulated_lines
+    from pipeline.web import StatusServer
+
+    runtime, registry, url = _runtime(args)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server = None
+    port = getattr(args, "port", None) or getattr(args, "metrics_port", None)
+    if port is not None:
+        server = StatusServer(registry, lambda: {"storage": _redact(url), **runtime.counts, "levels": runtime.levels},
+                              port, getattr(args, "host", "127.0.0.1")).start()
+        print(f"serving http://{getattr(args, 'host', '127.0.0.1')}:{server.port}/ and /metrics", file=sys.stderr)
+    started = time.monotonic()
+    tick = [0.0]
+
+    def on_batch(rt) -> None:
+        if time.monotonic() - tick[0] >= 1.0:
+            tick[0] = time.monotonic()
+            _progress_line(rt, started)
+
+    try:
+        if getattr(args, "simulate", False):
+            from pipeline.simulator import SimulationConfig
+
+            config = SimulationConfig(days=args.days, seed=args.seed, scale=args.scale)
+            skip = runtime.progress.get("simulated", 0)
+            runtime.run(simulated_lines(config, args.rate, stop, skip), stop.is_set, on_batch, "simulated")
+        else:
+            for path in args.input:
+                key = f"file:{Path(path).resolve()}"
+                runtime.run(file_lines(Path(path), runtime.progress.get(key, 0)), stop.is_set, on_batch, key)
+    except KeyboardInterrupt:
+        stop.set()
+        print("\nstopping: flushing and checkpointing…", file=sys.stderr)
+    finally:
+        runtime.close()
+        _progress_line(runtime, started, final=True)
+        if server is not None:
+            server.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    args.simulate, args.input = True, []
+    return cmd_run(args)
+
+
+def _redact(url: str) -> str:
+    from sinks.url import StorageUrl
+
+    return StorageUrl.parse(url).redacted
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from sinks.migrations import migrate
+    from sinks.queries import query, stats
+    from sinks.url import connect
+
+    backend = connect(_storage_url(args, _settings(args)))
+    try:
+        if args.action == "migrate":
+            applied = migrate(backend)
+            print(f"applied\t{','.join(map(str, applied)) or 'none (up to date)'}")
+        elif args.action == "stats":
+            sys.stdout.buffer.write(orjson.dumps(stats(backend), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+                                    + b"\n")
+        else:
+            columns, rows = query(backend, args.sql)
+            print("\t".join(columns))
+            for row in rows:
+                print("\t".join("" if v is None else str(v) for v in row))
+    finally:
+        backend.close()
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipeline.bench import run_bench
+    from pipeline.bench import run_bench  # noqa: PLC0415
 
     return run_bench(args)
 
@@ -181,6 +316,38 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--scale", type=float, default=1.0)
     _config_arg(e)
     e.set_defaults(func=cmd_evaluate)
+
+    run = sub.add_parser("run", help="the embedded runtime: files or a simulated feed → detectors → ClickHouse")
+    run.add_argument("--input", type=Path, nargs="*", default=[], help="event files (processed in event-time order)")
+    run.add_argument("--simulate", action="store_true", help="process a live simulated feed instead")
+    run.add_argument("--rate", type=float, default=2000.0, help="simulated events per second")
+    run.add_argument("--days", type=int, default=120)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--scale", type=float, default=1.0)
+    run.add_argument("--clickhouse", help="clickhouse://user:pass@host:port/db or chdb:///abs/path/db")
+    run.add_argument("--data-dir", help="state, spool and embedded database (default: storage.data_dir)")
+    run.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
+    _config_arg(run)
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="the whole job in one process: simulated feeds, detectors, chDB, /metrics")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--data-dir", help="where the embedded database and state live (default ./data)")
+    demo.add_argument("--rate", type=float, default=3000.0, help="simulated events per second")
+    demo.add_argument("--days", type=int, default=120)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--scale", type=float, default=1.0)
+    _config_arg(demo)
+    demo.set_defaults(func=cmd_demo, clickhouse=None)
+
+    db = sub.add_parser("db", help="ClickHouse: migrate, query, stats")
+    db.add_argument("action", choices=["migrate", "query", "stats"])
+    db.add_argument("sql", nargs="?", default="SELECT 1")
+    db.add_argument("--clickhouse", help="storage URL (default: the configured one, else embedded chDB)")
+    db.add_argument("--data-dir")
+    _config_arg(db)
+    db.set_defaults(func=cmd_db)
 
     b = sub.add_parser("bench", help="print throughput figures")
     b.add_argument("what", choices=["validate", "replay", "run"])

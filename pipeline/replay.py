@@ -30,7 +30,7 @@ BATCH = 2048
 class _Key(msgspec.Struct):
     """Just the fields replay sorts by (unknown fields ignored: a cheap first pass)."""
 
-    occurred_at: str = ""
+    occurred_at: datetime | None = None
     event_id: str = ""
     source: str = ""
 
@@ -65,7 +65,9 @@ def sorted_lines(data: bytes | mmap.mmap, name: str) -> Iterator[tuple[int, byte
         line_end = end - 1 if end > start and data[end - 1] == 13 else end
         try:
             k = decode(data[start:line_end])
-            ts = datetime.fromisoformat(k.occurred_at).timestamp()
+            if k.occurred_at is None or k.occurred_at.tzinfo is None:
+                raise ValueError("no offset")
+            ts = k.occurred_at.timestamp()
             keys.append((ts, k.event_id, k.source, b"", number, start, line_end))
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError):
             bad.append((number, start, line_end))

@@ -49,6 +49,7 @@ class RegionTable:
     regions: dict[str, Region]
     chains: dict[str, tuple[str, ...]] = field(repr=False)
     kids: dict[str, tuple[str, ...]] = field(repr=False)
+    slots: dict[str, tuple[str, str, str]] = field(repr=False, default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None = None) -> RegionTable:
@@ -78,7 +79,11 @@ class RegionTable:
             chains[code] = tuple(chain)
             if region.parent:
                 kids.setdefault(region.parent, []).append(code)
-        return cls(regions, chains, {k: tuple(sorted(v)) for k, v in kids.items()})
+        slots = {}
+        for code, chain in chains.items():
+            by_level = {regions[c].level: c for c in chain}
+            slots[code] = (by_level.get("county", ""), by_level.get("city", ""), by_level.get("province", ""))
+        return cls(regions, chains, {k: tuple(sorted(v)) for k, v in kids.items()}, slots)
 
     def __contains__(self, code: object) -> bool:
         return code in self.regions
@@ -95,6 +100,10 @@ class RegionTable:
     def chain(self, code: str) -> tuple[str, ...]:
         """``code`` and its ancestors, nearest first; ``()`` for an unknown code."""
         return self.chains.get(code, ())
+
+    def levels(self, code: str) -> tuple[str, str, str]:
+        """``(county, city, province)`` codes of ``code``'s chain, ``""`` where a level is absent."""
+        return self.slots.get(code, ("", "", ""))
 
     def parent(self, code: str) -> str:
         r = self.regions.get(code)
