@@ -361,12 +361,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    from schemas.errors import RiskwatchError
+
     try:
         return func(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except (OSError, RiskwatchError) as exc:
+        print(f"riskwatch {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

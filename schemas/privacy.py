@@ -58,7 +58,7 @@ class Privacy:
         for key in ("phone", "id_number", "name"):
             value = get(key)
             if isinstance(value, str) and value.strip():
-                norm = re.sub(r"[\s-]", "", value).upper()
+                norm = value.replace(" ", "").replace("-", "").upper()
                 if key == "phone" and norm.startswith("+86"):
                     norm = norm[3:]
                 return hashlib.blake2b(f"{key}:{norm}".encode(), key=self._key, digest_size=8).hexdigest()
