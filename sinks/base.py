@@ -9,7 +9,9 @@ Protocol, in SQL that both ClickHouse 18.16 and chDB 26.x accept.
 Values crossing the Protocol are plain Python: ``str``, ``int``, ``float``, ``None``,
 ``list`` (for ``Array``) and, in query results, ``datetime`` for ``DateTime`` columns
 (tz-aware when the column type names a zone). ``DateTime`` columns are *written* as epoch
-seconds (``int``), which both engines take without any time-zone conversion.
+seconds (``int``), which both engines take without any time-zone conversion. A ``bytes``
+value written to a ``String`` column must be the UTF-8 text of one JSON object (the
+events' ``body``); it is stored verbatim, sparing the hot path a decode and re-encode.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from schemas.errors import RiskwatchError
 
-__all__ = ["Backend", "BackendError"]
+__all__ = ["RETRYABLE_CODES", "Backend", "BackendError"]
+
+# ClickHouse error codes that say "try again later", not "this statement is wrong":
+# TIMEOUT_EXCEEDED, SOCKET_TIMEOUT, NETWORK_ERROR, TOO_MANY_SIMULTANEOUS_QUERIES,
+# MEMORY_LIMIT_EXCEEDED, TABLE_IS_READ_ONLY, TOO_MANY_PARTS, ALL_CONNECTION_TRIES_FAILED,
+# KEEPER_EXCEPTION, ABORTED, QUERY_WAS_CANCELLED.
+RETRYABLE_CODES = frozenset({159, 209, 210, 202, 241, 242, 252, 279, 999, 236, 394})
 
 
 class BackendError(RiskwatchError):

@@ -8,6 +8,7 @@ needs nothing from the caller but a retry.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -15,18 +16,14 @@ from typing import Any
 from clickhouse_driver import Client
 from clickhouse_driver import errors as ch_errors
 
-from sinks.base import BackendError
+from sinks.base import RETRYABLE_CODES, BackendError
 from sinks.url import StorageUrl
 
 __all__ = ["ServerBackend"]
 
-# Server error codes that say "try again later", not "this statement is wrong":
-# TIMEOUT_EXCEEDED, SOCKET_TIMEOUT, NETWORK_ERROR, TOO_MANY_SIMULTANEOUS_QUERIES,
-# MEMORY_LIMIT_EXCEEDED, TABLE_IS_READ_ONLY, TOO_MANY_PARTS, ALL_CONNECTION_TRIES_FAILED,
-# KEEPER_EXCEPTION, ABORTED, QUERY_WAS_CANCELLED.
-_RETRYABLE_CODES = frozenset({159, 209, 210, 202, 241, 242, 252, 279, 999, 236, 394})
 _NETWORK_ERRORS = (ch_errors.NetworkError, ch_errors.SocketTimeoutError, ch_errors.UnexpectedPacketFromServerError,
                    EOFError, OSError)
+_INLINE_INSERT = re.compile(r"^\s*INSERT\b.*(\bVALUES\s*\(|\bFORMAT\s+\w+\s+\S)", re.IGNORECASE | re.DOTALL)
 _BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
@@ -65,7 +62,7 @@ class ServerBackend:
             with self._lock:
                 return c.execute(sql, **kwargs)
         except ch_errors.ServerException as exc:
-            raise BackendError(self.url, sql, exc, retryable=exc.code in _RETRYABLE_CODES) from None
+            raise BackendError(self.url, sql, exc, retryable=exc.code in RETRYABLE_CODES) from None
         except _NETWORK_ERRORS as exc:
             c.disconnect()
             raise BackendError(self.url, sql, exc, retryable=True) from None
@@ -74,6 +71,11 @@ class ServerBackend:
             raise BackendError(self.url, sql, exc, retryable=False) from None
 
     def execute(self, sql: str) -> None:
+        if _INLINE_INSERT.match(sql):
+            # The native protocol reads rows from data blocks, never from the query text:
+            # 18.16 waits for blocks that never come, and a later server ignores the values.
+            raise BackendError(self.url, sql, ValueError("inline VALUES/FORMAT data is not sent over the native "
+                                                         "protocol; use insert() or INSERT … SELECT"), retryable=False)
         self._run(sql)
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
@@ -89,7 +91,7 @@ class ServerBackend:
             for row in client.execute_iter(sql, settings={"max_block_size": 8192}):
                 yield row[0]
         except ch_errors.ServerException as exc:
-            raise BackendError(self.url, sql, exc, retryable=exc.code in _RETRYABLE_CODES) from None
+            raise BackendError(self.url, sql, exc, retryable=exc.code in RETRYABLE_CODES) from None
         except (*_NETWORK_ERRORS, ch_errors.Error) as exc:
             raise BackendError(self.url, sql, exc, retryable=isinstance(exc, _NETWORK_ERRORS)) from None
         finally:
