@@ -111,13 +111,34 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from pipeline.components import Components
     from pipeline.replay import dead_letter_path, replay_file
 
-    components = Components.build(_settings(args))
+    settings = _settings(args)
+    components = Components.build(settings)
     engine = components.engine()
+    if not args.input and not args.from_clickhouse:
+        print("riskwatch replay: give --input FILE or --from-clickhouse URL", file=sys.stderr)
+        return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)
     dl_path = dead_letter_path(args.output)
     with args.output.open("wb") as out, dl_path.open("wb") as dl:
-        stats = replay_file(args.input, engine, components.validator, lambda line: out.write(line + b"\n"),
-                            lambda d: dl.write(orjson.dumps(_dead_letter_json(d)) + b"\n"))
+        emit = lambda line: out.write(line + b"\n")  # noqa: E731
+        dead = lambda d: dl.write(orjson.dumps(_dead_letter_json(d)) + b"\n")  # noqa: E731
+        if args.input:
+            stats = replay_file(args.input, engine, components.validator, emit, dead)
+        else:
+            from datetime import datetime
+
+            from pipeline.replay import replay_rows
+            from sinks.queries import load_event_rows
+            from sinks.url import connect
+
+            backend = connect(args.from_clickhouse)
+            try:
+                start = datetime.fromisoformat(args.start) if args.start else None
+                end = datetime.fromisoformat(args.end) if args.end else None
+                rows = load_event_rows(backend, start, end, args.order)
+                stats = replay_rows(rows, engine, components.validator, emit, dead)
+            finally:
+                backend.close()
     print(f"lines\t{stats.lines}\nvalid\t{stats.valid}\nduplicates\t{stats.duplicates}\n"
           f"rejected\t{stats.rejected}\t{dl_path}\nalerts\t{stats.alerts}\t{args.output}")
     return 0
@@ -305,7 +326,11 @@ def _parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulate)
 
     r = sub.add_parser("replay", help="replay events through the detectors (audits, what-if)")
-    r.add_argument("--input", type=Path, required=True, help="events JSONL (any order)")
+    r.add_argument("--input", type=Path, help="events JSONL (any order)")
+    r.add_argument("--from-clickhouse", metavar="URL", help="replay events stored in ClickHouse instead")
+    r.add_argument("--start", help="RFC 3339: first event time to replay (with --from-clickhouse)")
+    r.add_argument("--end", help="RFC 3339: replay events before this time")
+    r.add_argument("--order", choices=["event-time", "arrival"], default="event-time")
     r.add_argument("--output", type=Path, required=True, help="alerts JSONL; rejected lines go beside it")
     _config_arg(r)
     r.set_defaults(func=cmd_replay)

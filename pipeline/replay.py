@@ -10,7 +10,7 @@ memory holds keys and offsets, not events.
 from __future__ import annotations
 
 import mmap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.event import Position, Record
 from schemas.validator import Validator
 
-__all__ = ["ReplayStats", "dead_letter_path", "replay_file", "sorted_lines"]
+__all__ = ["ReplayStats", "dead_letter_path", "replay_file", "replay_rows", "sorted_lines"]
 
 BATCH = 2048
 
@@ -122,4 +122,33 @@ def replay_file(path: Path, engine: Engine, validator: Validator, emit: Callable
         finally:
             if isinstance(data, mmap.mmap):
                 data.close()
+    return stats
+
+
+def replay_rows(rows: Iterable[tuple[bytes, str]], engine: Engine, validator: Validator,
+                emit: Callable[[bytes], None], dead: Callable[[DeadLetter], None]) -> ReplayStats:
+    """Replay stored events (``(body, complainant pseudonym)`` in the order given, e.g. from
+    ``sinks.queries.load_event_rows``). Bodies are already masked; the pseudonym the live run
+    computed is put back so detectors see exactly what they saw live."""
+    stats = ReplayStats()
+    encode = msgspec.json.Encoder().encode
+    batch: list[Record] = []
+    for i, (body, complainant) in enumerate(rows):
+        stats.lines += 1
+        out = validator.validate(body, Position(topic="clickhouse", offset=i))
+        if isinstance(out, DeadLetter):
+            stats.rejected += 1
+            dead(out)
+            continue
+        out.complainant = complainant or None
+        stats.valid += 1
+        batch.append(out)
+        if len(batch) >= BATCH:
+            for alert in engine.process(batch):
+                stats.alerts += 1
+                emit(encode(alert))
+            batch = []
+    for alert in engine.process(batch):
+        stats.alerts += 1
+        emit(encode(alert))
     return stats

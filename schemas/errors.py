@@ -4,7 +4,10 @@
     ├── ConfigError            bad or missing configuration (file, key, value)
     ├── ReferenceDataError     region table or product catalogue unreadable
     ├── EventRejected          one event failed the contract; carries ``errors``
-    └── SinkError              a sink could not store a batch (carries the batch size)
+    ├── SinkError              a sink could not store a batch (carries the batch size)
+    ├── BackendError           (sinks.base) a ClickHouse statement failed; ``retryable`` says if it may pass
+    ├── MigrationError         (sinks.migrations) an applied migration was edited, or one failed
+    └── ServerStartError       (sinks.local_server) a local test server did not come up
 
 Per-event failures never escape a component: they become dead letters
 (``EventRejected.errors`` is exactly what the dead letter stores).

@@ -21,7 +21,7 @@ from sinks.base import Backend
 from sinks.migrations import AGGREGATES
 from sinks.rows import ALERT_ACTION_COLUMNS, action_row
 
-__all__ = ["HOURLY", "add_alert_action", "hourly", "load_events", "query", "stats"]
+__all__ = ["load_event_rows", "HOURLY", "add_alert_action", "hourly", "load_events", "query", "stats"]
 
 HOURLY = AGGREGATES  # table → (key columns one may group by, (count column, merge function) pairs)
 
@@ -89,20 +89,29 @@ def load_events(backend: Backend, start: datetime | float | None = None, end: da
     ``order="event-time"``: by ``(ts, event_id, source)``; ``order="arrival"``: in the order
     the sink received them (``ingest_seq``: for a file, line order; for Kafka, the order
     the live worker processed them), which replays a live run exactly. Streams: memory
-    does not grow with the result. Called by ``riskwatch replay --from clickhouse``;
-    raises ``ValueError`` for an unknown order or a naive datetime, ``BackendError``.
+    does not grow with the result. Raises ``ValueError`` for an unknown order or a naive
+    datetime, ``BackendError``.
     """
+    for body, _ in load_event_rows(backend, start, end, order):
+        yield body
+
+
+def load_event_rows(backend: Backend, start: datetime | float | None = None, end: datetime | float | None = None,
+                    order: Literal["event-time", "arrival"] = "event-time") -> Iterator[tuple[bytes, str]]:
+    """Like ``load_events``, with each event's complainant pseudonym (``""`` if none): what
+    ``riskwatch replay --from-clickhouse`` needs to rebuild the records detectors saw."""
     where = _time_filter(start, end)
-    first = (f"SELECT body, ts, event_id, source FROM events WHERE {where} "
+    first = (f"SELECT concat(complainant, '\t', body) AS line, ts, event_id, source FROM events WHERE {where} "
              f"ORDER BY ingest_seq, pos_topic, pos_partition, pos_offset, pos_file, pos_line LIMIT 1 BY source, event_id")
     if order == "arrival":
         sql = first
     elif order == "event-time":
-        sql = f"SELECT body FROM ({first}) ORDER BY ts, event_id, source"
+        sql = f"SELECT line FROM ({first}) ORDER BY ts, event_id, source"
     else:
         raise ValueError(f"order must be 'event-time' or 'arrival', got {order!r}")
-    for body in backend.stream(sql):
-        yield body.encode()
+    for line in backend.stream(sql):
+        complainant, _, body = line.partition("\t")
+        yield body.encode(), complainant
 
 
 def hourly(backend: Backend, table: str, start: datetime | float, end: datetime | float,

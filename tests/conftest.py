@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from schemas.categories import Catalogue
 from schemas.privacy import Privacy
 from schemas.regions import RegionTable
 from schemas.validator import Validator
+from sinks.local_server import LocalClickHouse
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "contracts"
 if not SHARED.is_dir():  # CI checks out main with shared/ beside it
@@ -62,3 +63,18 @@ def make_event() -> Callable[..., dict[str, Any]]:
         return event
 
     return make
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClickHouse]:
+    """Debian's clickhouse-server on free loopback ports, for the whole session."""
+    server = LocalClickHouse(tmp_path_factory.mktemp("clickhouse"))
+    server.start()  # raises ServerStartError: the suite fails loudly without a server
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """chDB's data directory: one per process (chDB cannot open two), a database per test."""
+    return tmp_path_factory.mktemp("chdb")

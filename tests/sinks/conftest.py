@@ -22,25 +22,9 @@ from schemas.event import Record
 from schemas.regions import RegionTable
 from sinks.base import Backend, BackendError
 from sinks.bench import synthetic_records
-from sinks.local_server import LocalClickHouse
 from sinks.url import connect
 
 _DB = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClickHouse]:
-    """Debian's clickhouse-server on free loopback ports, for the whole session."""
-    server = LocalClickHouse(tmp_path_factory.mktemp("clickhouse"))
-    server.start()  # raises ServerStartError: the suite fails loudly without a server
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """chDB's data directory: one per process (chDB cannot open two), a database per test."""
-    return tmp_path_factory.mktemp("chdb")
 
 
 @pytest.fixture(params=["server", "chdb"])
