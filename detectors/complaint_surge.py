@@ -47,9 +47,9 @@ class ComplaintSurgeConfig(DetectorConfig):
     relative rise it is tuned to; ``evidence``: event ids kept per key."""
 
     issues: tuple[str, ...] = ("quality", "safety", "counterfeit", "false_advertising", "labeling", "other")
-    min_count: tuple[int, int, int, int] = (5, 6, 8, 12)
+    min_count: tuple[int, int, int, int] = (4, 5, 8, 12)
     min_ratio: float = 3.0
-    floor: tuple[float, float, float, float] = (0.3, 0.5, 1.0, 2.0)
+    floor: tuple[float, float, float, float] = (0.03, 0.1, 0.5, 2.0)
     max_p: float = 1e-6
     complainant_days: int = 30
     cusum_levels: tuple[str, ...] = ("province", "national")
@@ -104,14 +104,16 @@ class ComplaintSurge:
             warm = obs.ts - self.first_ts >= self.config.min_history_days * DAY
             activity = self._activity(obs.ts) if warm else 1.0
             slots = self.context.regions.levels(obs.region)
-            for li, level in enumerate(_LEVELS):
-                region = slots[li] if li < 3 else NATIONAL
+            regions = [slots[0], slots[1], slots[2], NATIONAL]
+            keys: list[_Key | None] = []
+            for li, region in enumerate(regions):
                 if not region:
+                    keys.append(None)
                     continue
                 key = self.keys.get((obs.category, region))
                 if key is None:
                     key = self.keys[(obs.category, region)] = _Key()
-                if level in self.config.cusum_levels and warm:
+                if warm and _LEVELS[li] in self.config.cusum_levels:
                     sig = self._cusum(key, obs, region, day)
                     if sig is not None:
                         out.append(sig)
@@ -119,10 +121,14 @@ class ComplaintSurge:
                 key.recent.append((obs.ts, obs.event_id))
                 while key.recent and (key.recent[0][0] <= obs.ts - DAY or len(key.recent) > self.config.evidence):
                     key.recent.popleft()
-                if warm:
-                    sig = self._surge(key, obs, region, li, activity)
-                    if sig is not None:
-                        out.append(sig)
+                keys.append(key)
+            if warm:
+                for li, key in enumerate(keys):
+                    if key is not None:
+                        prior = self._prior(keys, regions, li, obs.ts)
+                        sig = self._surge(key, obs, regions[li], li, activity, prior)
+                        if sig is not None:
+                            out.append(sig)
         return out
 
     def _weight(self, obs: Observation, day: int) -> float:
@@ -141,13 +147,27 @@ class ComplaintSurge:
             return 1.0
         return max(0.5, min(4.0, self.national.last_24h(ts) / mean))
 
-    def _surge(self, key: _Key, obs: Observation, region: str, li: int, activity: float) -> Signal | None:
+    def _prior(self, keys: list[_Key | None], regions: list[str], li: int, ts: float) -> float:
+        """The parent level's daily mean shared evenly among its children: the expectation of
+        a key too sparse to have a baseline of its own (hierarchical, as in small-area rates)."""
+        for pi in range(li + 1, 4):
+            parent = keys[pi]
+            if parent is not None:
+                mean, _, n = parent.series.baseline(ts, day_index(self.first_ts or ts))
+                if n == 0:
+                    return 0.0
+                kids = len(self.context.regions.children(regions[pi])) if pi < 3 else 34
+                return mean / max(1, kids)
+        return 0.0
+
+    def _surge(self, key: _Key, obs: Observation, region: str, li: int, activity: float,
+               prior: float = 0.0) -> Signal | None:
         cfg = self.config
         observed = key.series.last_24h(obs.ts)
         if observed < cfg.min_count[li]:
             return None
         mean, var, n = key.series.baseline(obs.ts, day_index(self.first_ts or obs.ts))
-        expected = max(mean * activity, cfg.floor[li])
+        expected = max(max(mean, prior) * activity, cfg.floor[li])
         if observed < cfg.min_ratio * expected:
             return None
         dispersion = max(1.0, min(5.0, var / mean)) if mean > 0 and n >= 7 else 1.0
@@ -170,7 +190,8 @@ class ComplaintSurge:
             title=f"{name} 投诉量激增 (近24小时 {observed:.0f} 件, 基线 {expected:.1f})",
             explanation={
                 "test": "surge", "observed": round(observed, 3), "expected": round(expected, 3),
-                "baseline_daily_mean": round(mean, 3), "baseline_days": n, "national_activity": round(activity, 3),
+                "baseline_daily_mean": round(mean, 3), "baseline_days": n, "parent_share_prior": round(prior, 4),
+                "national_activity": round(activity, 3),
                 "dispersion": round(dispersion, 3), "statistic": "negative_binomial_upper_tail", "p_value": p,
                 "threshold": cfg.max_p, "min_ratio": cfg.min_ratio, "level": _LEVELS[li], "raisers": raisers,
                 "sources": ["complaint"], "counting": "distinct complainants per category per 30 days",

@@ -32,7 +32,9 @@ class InjurySignalConfig(DetectorConfig):
     ``fatal_base``: base score of one report (before raises); ``cluster_step``: points per
     further severe injury in the window; ``minor_min``: distinct minor injuries needed in a
     city; ``minor_max_p``: tail probability a minor cluster must beat; ``cities``: share of
-    a category's national injuries one city is expected to see (≈ 1 / number of cities)."""
+    a category's national injuries one city is expected to see (≈ 1 / number of cities);
+    ``single_serious_discount``: points off a lone serious injury outside vulnerable-group
+    categories (one account; a second one, or a fatal one, warns)."""
 
     window_days: float = 7.0
     serious_base: float = 48.0
@@ -41,6 +43,7 @@ class InjurySignalConfig(DetectorConfig):
     minor_min: int = 3
     minor_max_p: float = 1e-4
     city_share: float = 1 / 150
+    single_serious_discount: float = 20.0
     cooldown_hours: float = 168.0
     min_history_days: float = 0.0  # a fatal injury needs no baseline
 
@@ -83,6 +86,8 @@ class InjurySignal:
             sig = None
             if obs.injury in _SEVERE and (category.safety_critical or category.vulnerable_group):
                 sig = self._severe(obs, key, q, category)
+                if sig is not None and sig.score < self.context.grading.blue:
+                    sig = None
             elif obs.injury == "minor":
                 sig = self._minor(obs, key, q, category, stats)
             if sig is not None:
@@ -95,6 +100,8 @@ class InjurySignal:
         severe = [x for x in q if x[2] in _SEVERE]
         worst = "fatal" if any(x[2] == "fatal" for x in severe) else "serious"
         base = (self.config.fatal_base if worst == "fatal" else self.config.serious_base)
+        if worst == "serious" and len(severe) == 1 and not category.vulnerable_group:
+            base -= self.config.single_serious_discount  # one account in an adult category: wait for a second
         base += self.config.cluster_step * (len({x[3] for x in severe}) - 1)
         score, raisers = self.context.grading.raise_score(base, category, injury=worst)
         return self._signal(obs, key, q, score, "severe", {

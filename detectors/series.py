@@ -62,7 +62,10 @@ class CountSeries:
     def add(self, ts: float, n: float = 1.0) -> None:
         """Count ``n`` at event time ``ts``. Late events (older than the rings) are ignored;
         events within the rings land in their own hour/day."""
-        h, d = self._roll(ts)
+        h = int(ts // 3600)
+        if h != self.hour:  # the common case — same hour as the last event — skips the roll
+            h, _ = self._roll(ts)
+        d = self.day if h == self.hour else int((ts + 28800) // 86400)
         if h > self.hour - HOURS:
             self.hours[h % HOURS] += n
             self.h24 += n

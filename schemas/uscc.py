@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 __all__ = ["ALPHABET", "check_character", "uscc_problem", "make_uscc"]
@@ -22,6 +23,7 @@ __all__ = ["ALPHABET", "check_character", "uscc_problem", "make_uscc"]
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
 _WEIGHTS = [pow(3, i, 31) for i in range(17)]
+_SHAPE = re.compile(r"[0-9A-HJ-NPQRTUW-Y]{18}")
 
 
 def check_character(first17: str) -> str:
@@ -38,7 +40,7 @@ def uscc_problem(code: str) -> tuple[str, str] | None:
     """
     if len(code) != 18:
         return "length", f"must be 18 characters, got {len(code)}"
-    bad = sorted({c for c in code if c not in _VALUE})
+    bad = [] if _SHAPE.fullmatch(code) else sorted({c for c in code if c not in _VALUE})
     if bad:
         return "format", f"characters {''.join(bad)!r} are outside 0-9 A-H J-N P-R T U W-Y"
     if not code[2:8].isdigit():
