@@ -43,7 +43,7 @@ class InjurySignalConfig(DetectorConfig):
     minor_min: int = 3
     minor_max_p: float = 1e-4
     city_share: float = 1 / 150
-    single_serious_discount: float = 20.0
+    single_serious_discount: float = 0.0
     cooldown_hours: float = 168.0
     min_history_days: float = 0.0  # a fatal injury needs no baseline
 

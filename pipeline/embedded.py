@@ -233,3 +233,26 @@ def simulated_lines(config: Any, rate: float, stop: threading.Event, skip: int =
             return
         yield line, Position(topic="simulated", partition=0, offset=offset)
         offset += 1
+
+
+def bench_embedded(components: Components, path: Path, tmp: Path) -> list[str]:
+    """``riskwatch bench run``: events/s through the embedded runtime with a fresh chDB sink,
+    and rows/s of the sink alone; returns printable lines."""
+    from prometheus_client import CollectorRegistry
+
+    from sinks.bench import bench_sink
+    from sinks.clickhouse import SinkConfig
+    from sinks.url import connect
+
+    url = f"chdb://{tmp}/chdb/bench"
+    sink = ClickHouseSink(connect(url), components.regions, SinkConfig(spool_dir=str(tmp / "spool")))
+    runtime = EmbeddedRuntime(components, sink, Metrics(CollectorRegistry()), RuntimeConfig())
+    started = time.perf_counter()
+    runtime.run(file_lines(path))
+    runtime.close()
+    elapsed = time.perf_counter() - started
+    lines = [f"run (embedded, chDB sink)\t{runtime.counts['events'] / elapsed:,.0f} events/s\t"
+             f"{runtime.counts['events']} events, {runtime.counts['alerts']} alerts in {elapsed:.1f} s"]
+    sink_only = bench_sink(f"chdb://{tmp}/chdb/sinkonly", 100_000)
+    lines.append(f"sink alone (chDB)\t{sink_only.get('rows_per_s', 0):,.0f} rows/s\t{sink_only}")
+    return lines
