@@ -367,12 +367,17 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo, clickhouse=None)
 
     db = sub.add_parser("db", help="ClickHouse: migrate, query, stats")
-    db.add_argument("action", choices=["migrate", "query", "stats"])
-    db.add_argument("sql", nargs="?", default="SELECT 1")
-    db.add_argument("--clickhouse", help="storage URL (default: the configured one, else embedded chDB)")
-    db.add_argument("--data-dir")
-    _config_arg(db)
-    db.set_defaults(func=cmd_db)
+    db_sub = db.add_subparsers(dest="action", required=True)
+    for action, text in (("migrate", "apply the schema's versioned migrations"),
+                         ("stats", "print JSON counts: events by source, dead letters by code, warnings by level"),
+                         ("query", "run SQL, print TSV")):
+        a = db_sub.add_parser(action, help=text)
+        if action == "query":
+            a.add_argument("sql")
+        a.add_argument("--clickhouse", help="storage URL (default: the configured one, else embedded chDB)")
+        a.add_argument("--data-dir")
+        _config_arg(a)
+        a.set_defaults(func=cmd_db)
 
     b = sub.add_parser("bench", help="print throughput figures")
     b.add_argument("what", choices=["validate", "replay", "run"])
