@@ -36,14 +36,7 @@ class Enricher:
                                 record.complainant or "", c.issue, c.injury)]
         if src == "sampling":
             s = ev.sampling
-            crit = major = minor = 0
-            for item in s.failed_items or ():
-                if item.severity == "critical":
-                    crit += 1
-                elif item.severity == "major":
-                    major += 1
-                else:
-                    minor += 1
+            crit, major, minor = s.severity_counts()
             return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, category, 1.0, uscc, brand,
                                 failed=s.result == "fail", critical=crit, major=major, minor=minor)]
         if src == "enforcement":

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -85,6 +86,13 @@ def sorted_lines(data: bytes | mmap.mmap, name: str) -> Iterator[tuple[int, byte
         yield number, bytes(data[s:e])
 
 
+def _run(engine: Engine, batch: list[Record], emit: Callable[[bytes], None], stats: ReplayStats,
+         encode: Callable[[Any], bytes]) -> None:
+    for alert in engine.process(batch):
+        stats.alerts += 1
+        emit(encode(alert))
+
+
 def replay_file(path: Path, engine: Engine, validator: Validator, emit: Callable[[bytes], None],
                 dead: Callable[[DeadLetter], None]) -> ReplayStats:
     """Replay ``path``: ``emit`` gets each alert as a JSON line, ``dead`` each rejected line."""
@@ -112,13 +120,9 @@ def replay_file(path: Path, engine: Engine, validator: Validator, emit: Callable
                 stats.valid += 1
                 batch.append(out)
                 if len(batch) >= BATCH:
-                    for alert in engine.process(batch):
-                        stats.alerts += 1
-                        emit(encode(alert))
+                    _run(engine, batch, emit, stats, encode)
                     batch = []
-            for alert in engine.process(batch):
-                stats.alerts += 1
-                emit(encode(alert))
+            _run(engine, batch, emit, stats, encode)
         finally:
             if isinstance(data, mmap.mmap):
                 data.close()
@@ -144,11 +148,7 @@ def replay_rows(rows: Iterable[tuple[bytes, str]], engine: Engine, validator: Va
         stats.valid += 1
         batch.append(out)
         if len(batch) >= BATCH:
-            for alert in engine.process(batch):
-                stats.alerts += 1
-                emit(encode(alert))
+            _run(engine, batch, emit, stats, encode)
             batch = []
-    for alert in engine.process(batch):
-        stats.alerts += 1
-        emit(encode(alert))
+    _run(engine, batch, emit, stats, encode)
     return stats

@@ -74,6 +74,9 @@ class FailedItem(_Strict):
     limit: str | None = None
 
 
+_SEVERITY_INDEX = {"critical": 0, "major": 1, "minor": 2}
+
+
 class Sampling(_Strict):
     task_id: Text(64)
     level: Literal["national", "provincial", "municipal", "county"]
@@ -81,6 +84,13 @@ class Sampling(_Strict):
     result: Literal["pass", "fail"]
     failed_items: list[FailedItem] | None = None
     lab: Text(200) | None = None
+
+    def severity_counts(self) -> tuple[int, int, int]:
+        """Failed items by severity: ``(critical, major, minor)`` (A类, B类, C类)."""
+        counts = [0, 0, 0]
+        for item in self.failed_items or ():
+            counts[_SEVERITY_INDEX[item.severity]] += 1
+        return counts[0], counts[1], counts[2]
 
 
 class Enforcement(_Strict):

@@ -141,14 +141,7 @@ class RowBuilder:
             specific: tuple[Any, ...] = (c.channel, c.issue, c.injury, c.amount_cny, rec.complainant or "",
                                          *_NO_SAMPLING, *_NO_ENFORCEMENT, *_NO_OPINION)
         elif s is not None:
-            crit = major = minor = 0
-            for item in s.failed_items or ():
-                if item.severity == "critical":
-                    crit += 1
-                elif item.severity == "major":
-                    major += 1
-                else:
-                    minor += 1
+            crit, major, minor = s.severity_counts()
             specific = (*_NO_COMPLAINT, s.task_id, s.level, s.sample_id, s.result,
                         min(crit, 65535), min(major, 65535), min(minor, 65535), *_NO_ENFORCEMENT, *_NO_OPINION)
         elif f is not None:
