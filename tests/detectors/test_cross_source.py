@@ -1,0 +1,185 @@
+"""cross_source: corroborated incidents fire with each source's contribution explained; single
+sources, chance co-occurrences of weak blips, calendar surges and single actors stay quiet."""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+import orjson
+import pytest
+
+from detectors.anomaly_model import train_from_observations
+from detectors.base import Observation
+from detectors.cross_source import CrossSource, CrossSourceConfig
+from schemas.errors import ConfigError
+from schemas.uscc import make_uscc
+
+START = 1738339200.0  # 2025-02-01T00:00:00+08:00
+DAYS = 15
+ENTERPRISE = make_uscc("440305", "876543211")
+
+
+def _background(regions, catalogue, days=DAYS, scale=0.2, seed=0, boost=None) -> list[Observation]:
+    """All four sources at ``scale`` × national volume (6,000 complaints, 12,000 posts, 600
+    samples, 200 cases a day); makers named in complaints, posts and samples; local shops in
+    cases; ``boost=(day, f)`` multiplies that day's complaints and posts (3·15)."""
+    rng = np.random.default_rng(seed)
+    counties = sorted(r.code for r in regions if r.level == "county")
+    pop = rng.pareto(1.5, len(counties)) + 0.2
+    cats = [c.code for c in catalogue]
+    cw = rng.uniform(0.3, 3.0, len(cats))
+    makers = [make_uscc(counties[i * 9], f"{i:08d}1") for i in range(300)]
+    out = []
+    for d in range(days):
+        for src, volume in (("complaint", 6000), ("opinion", 12000), ("sampling", 600), ("enforcement", 200)):
+            n = int(volume * scale * (boost[1] if boost and boost[0] == d and src in ("complaint", "opinion") else 1))
+            t = d * 86400 + rng.uniform(0, 86400, n)
+            cty = rng.choice(len(counties), n, p=pop / pop.sum())
+            cat = rng.choice(len(cats), n, p=cw / cw.sum())
+            u, v, mk = rng.random(n), rng.random(n), rng.integers(0, 300, n)
+            for i in range(n):
+                region = counties[cty[i]]
+                kw = {"event_id": f"{src[0]}{d}-{i}", "source": src, "ts": START + float(t[i]), "region": region,
+                      "chain": regions.chain(region), "category": cats[cat[i]]}
+                if src == "complaint":
+                    kw |= {"complainant": f"p{rng.integers(10**9)}", "issue": "quality",
+                           "injury": "minor" if v[i] < 0.003 else "none", "uscc": makers[mk[i]] if u[i] < 0.4 else ""}
+                elif src == "opinion":
+                    kw |= {"sentiment": float(-rng.uniform(0.3, 0.9) if u[i] < 0.3 else rng.uniform(-0.2, 0.9)),
+                           "weight": float(rng.uniform(0.4, 1.0)), "reach": float(rng.pareto(1.1) * 200),
+                           "uscc": makers[mk[i]] if v[i] < 0.15 else ""}
+                elif src == "sampling":
+                    failed = bool(u[i] < 0.07)
+                    kw |= {"failed": failed, "critical": int(failed and v[i] < 0.3), "major": int(failed),
+                           "uscc": makers[mk[i]] if v[i] < 0.3 else make_uscc(region, f"{rng.integers(10**7):08d}2")}
+                else:
+                    kw |= {"violation": ("counterfeit", "substandard", "other", "false_advertising")[int(u[i] * 4)],
+                           "uscc": makers[mk[i]] if v[i] < 0.2 else make_uscc(region, f"{rng.integers(10**7):08d}3")}
+                out.append(Observation(**kw))
+    return out
+
+
+def _incident(regions, day, complaints=8, posts=10, failed=True, case=True, uscc=ENTERPRISE, region="440305"):
+    """An enterprise's bad cosmetics in 深圳市南山区: complaints (one hurt), adverse posts, a sample
+    failing on an A类 item, a substandard-goods case — each alone below a warning."""
+    t0, chain = START + day * 86400 + 9 * 3600, regions.chain(region)
+    common = {"region": region, "chain": chain, "category": "cosmetics", "uscc": uscc}
+    out = [Observation(event_id=f"ic{j}", source="complaint", ts=t0 + j * 2400, complainant=f"v{j}", issue="quality",
+                       injury="minor" if j == 0 else "none", **common) for j in range(complaints)]
+    out += [Observation(event_id=f"io{j}", source="opinion", ts=t0 + j * 1800 + 60, reach=3000.0, sentiment=-0.7,
+                        weight=0.9, **common) for j in range(posts)]
+    if failed:
+        out.append(Observation(event_id="is", source="sampling", ts=t0 + 5000, failed=True, critical=1, **common))
+    if case:
+        out.append(Observation(event_id="ie", source="enforcement", ts=t0 + 7000, violation="substandard", **common))
+    return out
+
+
+@pytest.fixture(scope="module")
+def background(regions, catalogue):
+    return _background(regions, catalogue)
+
+
+def _run(context, obs, config=None):
+    det = CrossSource(config or CrossSourceConfig(), context)
+    return det.update(sorted(obs, key=lambda o: (o.ts, o.event_id)))
+
+
+def test_corroborated_enterprise_incident_fires_with_every_source_explained(context, regions, background):
+    signals = _run(context, background + _incident(regions, DAYS - 1))
+    assert signals and all(s.scope.uscc == ENTERPRISE or s.scope.category == "cosmetics" for s in signals)
+    ent = [s for s in signals if s.scope.uscc == ENTERPRISE]
+    assert ent, "the enterprise must be warned about"
+    first = ent[0]
+    ex = first.explanation
+    assert set(ex["sources"]) == {"complaint", "sampling", "enforcement", "opinion"}
+    assert {"complaint", "opinion"} <= set(ex["corroborating_sources"]) and ex["p_value"] <= 1e-6
+    for src in ex["corroborating_sources"]:
+        part = ex["sources"][src]
+        assert part["surprise"] >= 1.3 and part["test"] and part["p_value"] < 0.05
+    assert ex["sources"]["complaint"]["observed"] >= 5 and ex["sources"]["complaint"]["injuries"]["minor"] == 1
+    assert first.title.startswith(f"企业{ENTERPRISE} (化妆品) 多源风险印证 (投诉")
+    assert f"corroboration:{len(ex['corroborating_sources'])}" in ex["raisers"]
+    assert set(first.evidence) <= {f"ic{j}" for j in range(8)} | {f"io{j}" for j in range(10)} | {"is", "ie"}
+    assert first.ts - (START + (DAYS - 1) * 86400 + 9 * 3600) < 6 * 3600  # within hours
+    assert context.grading.level(max(s.score for s in ent)) in ("yellow", "orange")
+    assert any(s.scope.region_code == "440300" for s in signals)  # the city key corroborates too
+
+
+def test_a_single_source_is_never_corroboration(context, regions, background):
+    complaints_only = _incident(regions, DAYS - 1, complaints=30, posts=0, failed=False, case=False)
+    posts_only = _incident(regions, DAYS - 1, complaints=0, posts=40, failed=False, case=False,
+                           uscc=make_uscc("110105", "123456781"), region="110105")
+    assert _run(context, background + complaints_only + posts_only) == []
+
+
+def test_background_calendar_surge_and_a_professional_claimant_are_quiet(context, regions, catalogue):
+    obs = _background(regions, catalogue, seed=1, boost=(DAYS - 1, 3.0))  # 3·15 in every category
+    pro = [Observation(event_id=f"pro{j}", source="complaint", ts=START + (DAYS - 1) * 86400 + 3600 + j * 600,
+                       region="440305", chain=regions.chain("440305"), category="cosmetics", uscc=ENTERPRISE,
+                       complainant="pro", issue="quality") for j in range(40)]
+    ordinary_failure = Observation(event_id="f1", source="sampling", ts=START + (DAYS - 2) * 86400, region="440305",
+                                   chain=regions.chain("440305"), category="cosmetics", uscc=ENTERPRISE, failed=True,
+                                   critical=1, major=1)
+    assert _run(context, obs + pro + [ordinary_failure]) == []
+
+
+def test_weak_blips_co_occurring_by_chance_are_quiet(context, regions, background):
+    chain, t = regions.chain("320105"), START + (DAYS - 1) * 86400 + 10 * 3600
+    common = {"region": "320105", "chain": chain, "category": "footwear"}
+    blips = [Observation(event_id="w1", source="complaint", ts=t, complainant="a", issue="quality", injury="minor",
+                         **common),
+             Observation(event_id="w2", source="sampling", ts=t + 60, failed=True, minor=1, **common),
+             Observation(event_id="w3", source="enforcement", ts=t + 120, violation="counterfeit", **common),
+             Observation(event_id="w4", source="opinion", ts=t + 180, sentiment=-0.5, weight=0.8, **common)]
+    assert _run(context, background + blips) == []
+
+
+def test_cold_start_is_quiet(context, regions, catalogue):
+    obs = _background(regions, catalogue, days=5, scale=0.1, seed=2) + _incident(regions, 4, complaints=20, posts=20)
+    assert _run(context, obs) == []
+    assert _run(context, obs, CrossSourceConfig(min_history_days=2, min_baseline_days=2))  # enough history: fires
+
+
+def test_trained_model_adds_its_component_and_explains_it(context, regions, background):
+    model = train_from_observations(background[: len(background) * 2 // 3], seed=3, n_estimators=50)
+    config = CrossSourceConfig(model=model.to_text())
+    with_model = [s for s in _run(context, background + _incident(regions, DAYS - 1), config)
+                  if s.scope.uscc == ENTERPRISE]
+    assert with_model
+    anomaly = with_model[0].explanation["anomaly"]
+    assert anomaly["model_version"] == model.version and 0.6 < anomaly["score"] < 1  # the incident is odd
+    assert set(anomaly["features"]) >= {"complaint_excess", "opinion_excess", "critical_failures"}
+    assert anomaly["points"] > 0 and anomaly["contributions"]  # points on top of the statistical score
+    assert config.digest() != CrossSourceConfig().digest()  # the model is part of the configuration hash
+
+
+def test_an_invalid_model_is_a_configuration_error(context):
+    with pytest.raises(ConfigError, match=r"detectors\.cross_source\.model: not base64"):
+        CrossSource(CrossSourceConfig(model="not a model!"), context)
+    with pytest.raises(ConfigError, match=r"detectors\.cross_source\.model: not a riskwatch anomaly model"):
+        CrossSource(CrossSourceConfig(model="cGlja2xl"), context)
+
+
+def test_restore_continues_identically_and_state_is_small(context, regions, background):
+    obs = sorted(background + _incident(regions, DAYS - 1), key=lambda o: (o.ts, o.event_id))
+    whole = _run(context, obs)
+    assert whole
+    cut = len(obs) * 19 // 20
+    first = CrossSource(CrossSourceConfig(), context)
+    head = first.update(obs[:cut])
+    state = orjson.loads(orjson.dumps(first.snapshot()))
+    tail = CrossSource.restore(CrossSourceConfig(), state, context).update(obs[cut:])
+    assert [msgspec.json.encode(s) for s in head + tail] == [msgspec.json.encode(s) for s in whole]
+    entities = state["windows"]["entities"]
+    assert len(orjson.dumps(state)) / len(entities) < 1024, "≲ 1 KB of state per entity"
+
+
+def test_odd_observations_do_not_crash(context, regions):
+    odd = [Observation(event_id="n1", source="complaint", ts=float("nan"), region="", chain=()),
+           Observation(event_id="n2", source="opinion", ts=START, region="", chain=(), sentiment=-1.0,
+                       weight=float("nan")),
+           Observation(event_id="n3", source="sampling", ts=START, region="440305", chain=regions.chain("440305"),
+                       category="", uscc=ENTERPRISE, failed=True, critical=-3),
+           Observation(event_id="n4", source="radio", ts=START, region="440305", chain=regions.chain("440305"))]
+    assert _run(context, odd) == []
