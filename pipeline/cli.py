@@ -292,6 +292,36 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    import mmap
+
+    from detectors.anomaly_model import train_from_observations
+    from pipeline.components import Components
+    from pipeline.replay import sorted_lines
+    from schemas.event import Record
+
+    components = Components.build(_settings(args))
+    validate, observe = components.validator.validate, components.enricher.observe
+
+    def observations():
+        with args.input.open("rb") as f:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                for _, line in sorted_lines(data, str(args.input)):
+                    rec = validate(line)
+                    if isinstance(rec, Record):
+                        yield from observe(rec)
+            finally:
+                data.close()
+
+    model = train_from_observations(observations(), args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(model.to_bytes())
+    print(f"model\t{args.out}\tversion {model.version}")
+    print("use it with a settings file:  detectors: {cross_source: {model_file: %s}}" % args.out)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.bench import run_bench  # noqa: PLC0415
 
@@ -378,6 +408,13 @@ def _parser() -> argparse.ArgumentParser:
         a.add_argument("--data-dir")
         _config_arg(a)
         a.set_defaults(func=cmd_db)
+
+    t = sub.add_parser("train", help="train cross_source's IsolationForest on an events file")
+    t.add_argument("--input", type=Path, required=True)
+    t.add_argument("--out", type=Path, required=True, help="model artifact (versioned by content hash)")
+    t.add_argument("--seed", type=int, default=0)
+    _config_arg(t)
+    t.set_defaults(func=cmd_train)
 
     b = sub.add_parser("bench", help="print throughput figures")
     b.add_argument("what", choices=["validate", "replay", "run"])

@@ -23,6 +23,20 @@ from schemas.validator import Validator
 __all__ = ["Components"]
 
 
+def _with_model_file(detectors: Any) -> dict[str, Any]:
+    """``cross_source.model_file: PATH`` (a ``riskwatch train`` artifact) → the ``model`` text it
+    stands for, so the artifact's content — and so its version — enters the config hash."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in dict(detectors or {}).items()}
+    cs = out.get("cross_source")
+    if isinstance(cs, dict) and "model_file" in cs:
+        from pathlib import Path
+
+        from detectors.anomaly_model import AnomalyModel
+
+        cs["model"] = AnomalyModel.from_bytes(Path(cs.pop("model_file")).read_bytes()).to_text()
+    return out
+
+
 @dataclass
 class Components:
     """Everything a runtime needs, built once from ``Settings``."""
@@ -42,7 +56,7 @@ class Components:
         context = Context(regions, catalogue, Grading())
         lexicon = Lexicon.load(catalogue=catalogue)
         return cls(settings, regions, catalogue, validator, context, Enricher(regions, lexicon),
-                   detector_configs(settings.detectors))
+                   detector_configs(_with_model_file(settings.detectors)))
 
     def engine(self, state: dict[str, Any] | None = None) -> Engine:
         """A fresh engine (or one restored from ``Engine.snapshot()`` output)."""

@@ -41,3 +41,24 @@ def test_schema_command_prints_json_schema():
     assert res.returncode == 0
     doc = orjson.loads(res.stdout)
     assert doc["$schema"].endswith("2020-12/schema") and "Event" in doc["$defs"]
+
+
+def test_train_writes_a_versioned_model_that_replay_can_use(tmp_path):
+    from pipeline.simulator import SimulationConfig, write_simulation
+
+    write_simulation(SimulationConfig(days=4, seed=2, scale=0.05), tmp_path)
+    model = tmp_path / "model.bin"
+    res = _riskwatch("train", "--input", str(tmp_path / "events.jsonl"), "--out", str(model))
+    assert res.returncode == 0, res.stderr
+    version = res.stdout.decode().split("version ")[1].split()[0]
+    again = _riskwatch("train", "--input", str(tmp_path / "events.jsonl"), "--out", str(tmp_path / "m2.bin"))
+    assert again.stdout.decode().split("version ")[1].split()[0] == version  # same data, same seed, same model
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f"detectors:\n  cross_source:\n    model_file: {model}\n", encoding="utf-8")
+    out = tmp_path / "alerts.jsonl"
+    res = _riskwatch("replay", "--input", str(tmp_path / "events.jsonl"), "--output", str(out), "--config", str(settings))
+    assert res.returncode == 0, res.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"detectors:\n  cross_source:\n    model_file: {settings}\n", encoding="utf-8")
+    res = _riskwatch("replay", "--input", str(tmp_path / "events.jsonl"), "--output", str(out), "--config", str(bad))
+    assert res.returncode == 2 and b"model" in res.stderr
