@@ -34,8 +34,8 @@ or below is ordinary, towards 1 isolated quickly, i.e. anomalous. ``version`` is
 12 hex digits of the SHA-256 of the canonical content.
 
 ``train_from_observations(observations, seed)`` is what ``riskwatch train`` calls: it runs
-``cross_source``'s entity windows over the stream and takes one row per entity and day the
-entity was active (its window at the end of that day).
+``cross_source``'s entity windows (``entity_windows.EntityWindows``) over the stream and
+takes one row per entity and day the entity was active (its window at the end of that day).
 """
 
 from __future__ import annotations
@@ -309,7 +309,8 @@ def train_from_observations(observations: Iterable[Any], seed: int, n_estimators
     most ``max_rows`` rows (a seeded sample). Called by ``riskwatch train``; raises
     ``ConfigError`` when the stream yields fewer than 8 rows."""
     from detectors.base import DAY, day_index
-    from detectors.cross_source import CrossSourceConfig, EntityWindows
+    from detectors.cross_source import CrossSourceConfig
+    from detectors.entity_windows import EntityWindows
 
     windows = EntityWindows(CrossSourceConfig())
     rows: list[np.ndarray] = []

@@ -1,74 +1,48 @@
 """``cross_source``: corroboration across the four sources → one explainable risk score.
 
-Entities: (category, city), (category, province) and enterprise (USCC). ``EntityWindows``
-keeps per entity the daily counts of what each source shows — complaints (each complainant
-once among the entity's latest eight; after-sales disputes left out), injuries by severity,
-samples, failed and critically (A类) failed samples with the numbers the category's national
-rates predict, enforcement cases of product violations, adverse opinion posts (negative or
-reporting a hazard), hazard posts, reach — over ``window_days`` (complaints, opinion) and
-``sparse_window_days`` (sampling, enforcement), and daily baselines of complaints, cases and
-adverse posts. Each source's indicator is a surprise s = −log10 p:
-
-- complaint: the last two days' and the window's complaints against the baseline (negative
-  binomial, scaled up by the national complaint activity: 3·15 lifts every entity alike),
-  and injuries (any / serious or worse / fatal) against the national rate per complaint;
-- sampling: failed and critically failed samples against the number predicted (Poisson);
-- enforcement: cases against the entity's case rate (floored per level);
-- opinion: the last two days' and the window's adverse posts against the baseline, and
-  hazard posts against the national share of hazard posts.
-
-Within a source the best test counts, Bonferroni-corrected. A source *corroborates* at
-s ≥ ``min_source_surprise``. Fisher's method combines all four (χ² with 8 degrees of
-freedom, so silent sources count against chance), each s capped at ``source_cap`` so one
-loud source cannot carry a weak second one far. A signal needs ≥ 2 corroborating sources
-and a combined tail ≤ ``alpha``: across tens of thousands of entities weak single-source
-blips co-occur by chance every day, and an α of 1e-6 keeps those below one a month.
+Per (category, city), (category, province) and enterprise (USCC), ``EntityWindows`` (module
+``entity_windows``) keeps what each source shows in recent windows and turns it into one
+surprise s = −log10 p per source: complaints above baseline or with injuries, failed and
+critically failed samples, enforcement cases, adverse and hazard posts. A source
+*corroborates* at s ≥ ``min_source_surprise``; Fisher's method combines all four (χ² with 8
+degrees of freedom, so silent sources count against chance), each s capped at
+``source_cap`` so one loud source cannot carry a weak second one far. A signal needs ≥ 2
+corroborating sources and a combined tail ≤ ``alpha``: across tens of thousands of entities
+weak single-source blips co-occur by chance every day, and an α of 1e-6 keeps those below
+one a month. An entity is examined when evidence arrives for a source whose counts pass a
+cheap pre-check bar (a lower bound of what corroboration needs) while another source's do
+too — at most once an event-time hour unless the event is notable (an injury, a failed
+sample, a case, a hazard post); most entities show one source and cost four look-ups.
 
 Score: ``score_from_p`` of the combined tail (1e-6 → 60, capped at ``max_base``) plus up to
 ``model_weight`` points from the trained ``AnomalyModel`` (IsolationForest) over the
 entity's features when one is configured — enough to carry a combined tail up to
 ``model_alpha`` over the line, never a single source — then the grading raises
 (corroboration +8 per extra source, injuries, vulnerable groups, safety-critical
-categories). The explanation lists each source's contribution and, with a model, its
-score, version and feature contributions. ``CrossSourceConfig.model`` holds the artifact as
-base64 text (``AnomalyModel.to_text()``, ``""`` = none): the model travels with the
-configuration, is part of its hash (``config_hash`` on warnings) and needs no extra
-constructor argument.
+categories). The explanation lists each source's contribution (observed, expected, test,
+p-value, surprise) and, with a model, its score, version, features and feature
+contributions. ``CrossSourceConfig.model`` holds the artifact as base64 text
+(``AnomalyModel.to_text()``, ``""`` = none): the model travels with the configuration, is
+part of its hash (``config_hash`` on warnings) and needs no extra constructor argument.
 """
 
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from detectors.anomaly_model import FEATURES, AnomalyModel, WindowAggregates, features
+from detectors.anomaly_model import FEATURES, AnomalyModel, features
 from detectors.base import CST_OFFSET, DAY, HOUR, Context, DetectorConfig, Observation, Signal
-from detectors.stats import negbin_upper_tail, poisson_upper_tail, score_from_p, surprise
+from detectors.entity_windows import SOURCES, Entity, EntityWindows, notable
+from detectors.stats import score_from_p
 from schemas.alert import Scope
 from schemas.errors import ConfigError
 
-__all__ = ["CrossSource", "CrossSourceConfig", "EntityWindows"]
+__all__ = ["CrossSource", "CrossSourceConfig"]
 
 LAYOUT = 1
-SOURCES = ("complaint", "sampling", "enforcement", "opinion")
-# Fields of a day row (ints; posts in hundredths, expected failures in thousandths). Frequent
-# fields come first, so the rows of quiet days trim to a few numbers in a snapshot.
-C, ON, OR, CM, CS, CF, OH, E, SN, SF, SC, XF, XC = range(13)
-_NF = 13
-_FREQUENT = (C, ON, OR, CM, CS, CF, OH)  # kept window_days
-_SPARSE = (E, SN, SF, SC, XF, XC)  # kept sparse_window_days
-_IS_SPARSE = tuple(f in _SPARSE for f in range(_NF))
-_ZERO_ROW = [0] * _NF
-_ONE_COMPLAINT, _ONE_CASE = ((C, 1),), ((E, 1),)
-_INJURY_FIELD = {"minor": CM, "serious": CS, "fatal": CF}
-_SOURCE_INDEX = {src: i for i, src in enumerate(SOURCES)}
-_RECENT = 8  # complainants remembered per entity
-_EVIDENCE = 4  # event-id slots per entity and source: the last two notable, the last two others
-_LEVEL = {"c": 0, "p": 1, "e": 2}
-_SHOWN = tuple(zip(SOURCES, (C, SF, E, ON), strict=True))  # the count that shows a source can corroborate at all
 
 
 @dataclass(frozen=True)
@@ -126,397 +100,6 @@ class CrossSourceConfig(DetectorConfig):
     model_alpha: float = 1e-5
 
 
-class _Entity:
-    """One entity: ``rows`` day → field counts, ``sums`` over the windows, ``day`` its latest day,
-    the baseline (``base``: daily complaints, cases, adverse posts; ``nb`` days in it; ``bday``
-    the last day folded in), its latest complainants (CRC-32), evidence ids per source (the
-    last two notable ones, marked ``!``, and the last two others), the last hour evaluated, an
-    enterprise's categories. ``cache``, ``bars``, ``sampling`` and ``today`` are derived from
-    the rest (not state)."""
-
-    __slots__ = ("bars", "base", "bday", "cache", "cats", "day", "evidence", "last_eval", "nb", "recent", "rows",
-                 "sampling", "sums", "today")
-
-    def __init__(self, day: int, nb: int) -> None:
-        self.rows: dict[int, list[int]] = {}
-        self.sums = _ZERO_ROW[:]
-        self.day, self.bday, self.nb, self.last_eval = day, day - 2, nb, -1
-        self.base = [0.0, 0.0, 0.0]
-        self.recent: list[int] = []
-        self.evidence = [""] * (4 * _EVIDENCE)  # per source: 2 notable, 2 other event ids, older first
-        self.cats: dict[str, int] | None = None  # enterprises only
-        self.cache: tuple[float, ...] = ()  # expectations (see ``EntityWindows.expectations``)
-        self.bars: list[Any] | None = None  # each source's pre-check bars, once needed
-        self.sampling = -1.0  # the sampling indicator's surprise (-1: stale)
-        self.today: list[int] | None = None  # rows[day], once looked up
-
-    def to_json(self) -> list[Any]:
-        rows = []
-        for d, r in sorted(self.rows.items()):
-            n = _NF
-            while n and not r[n - 1]:
-                n -= 1
-            rows.append([d, *r[:n]])
-        return [rows, self.sums, self.day, self.bday, self.nb, self.base, self.recent,
-                self.evidence, self.last_eval, self.cats]
-
-    @classmethod
-    def from_json(cls, data: Sequence[Any]) -> _Entity:
-        e = cls(0, 0)
-        rows, sums, e.day, e.bday, e.nb, base, recent, evidence, e.last_eval, cats = data
-        e.rows = {r[0]: [*r[1:], *([0] * (_NF - len(r) + 1))] for r in rows}
-        e.sums, e.base, e.recent = list(sums), [float(x) for x in base], list(recent)
-        e.evidence, e.cats = list(evidence), dict(cats) if cats is not None else None
-        return e
-
-
-class EntityWindows:
-    """What each source shows per entity: the state ``CrossSource`` scores and
-    ``anomaly_model.train_from_observations`` trains on. Keys ``"c|category|city"``,
-    ``"p|category|province"``, ``"e|uscc"``; ``national`` totals all events (activity lifts,
-    national rates). Pure and deterministic; a few hundred bytes of JSON per entity; entities
-    without events for ``sparse_window_days`` are forgotten."""
-
-    def __init__(self, config: CrossSourceConfig) -> None:
-        self.config = config
-        self.entities: dict[str, _Entity] = {}
-        self.national: _Entity | None = None
-        self.pools: dict[str, list[int]] = {}  # category → [samples, failed, critically failed] nationally
-        self.first_day: int | None = None
-        self.day = -1
-        self.prev_id = ""  # the last adverse post: its fan-out to more categories names an enterprise once
-        self._levels = tuple(level in config.levels for level in ("city", "province", "enterprise"))
-        self._violations, self._skip = frozenset(config.violations), frozenset(config.skip_issues)
-        self._w, self._ws, self._horizon = config.window_days, config.sparse_window_days, config.baseline_days
-
-    # -- counting --------------------------------------------------------------------------
-    def add(self, obs: Observation) -> tuple[str, ...]:
-        """Count one observation; returns the entity keys it touched (none for odd input)."""
-        cfg, ts, src = self.config, obs.ts, obs.source
-        hazard = False
-        if src == "opinion":
-            hazard = obs.hazard >= cfg.hazard_threshold and obs.sentiment <= 0.2
-            if not (obs.sentiment <= cfg.negative_sentiment or hazard) or not obs.weight > 0:
-                return ()
-        elif (src == "enforcement" and obs.violation not in self._violations) or (
-                src == "complaint" and obs.issue in self._skip) or src not in _SOURCE_INDEX:
-            return ()
-        if not math.isfinite(ts):
-            return ()
-        d = int((ts + CST_OFFSET) // DAY)
-        if self.first_day is None:
-            self.first_day = d
-        if d > self.day:
-            self._sweep(d)
-        cat, chain, keys = obs.category, obs.chain, []
-        if cat and chain:
-            if self._levels[0] and len(chain) >= 2:
-                keys.append(f"c|{cat}|{chain[-2]}")
-            if self._levels[1]:
-                keys.append(f"p|{cat}|{chain[-1]}")
-        if obs.uscc and self._levels[2] and not (src == "opinion" and obs.event_id == self.prev_id):
-            keys.append(f"e|{obs.uscc}")
-        if src == "opinion":
-            self.prev_id = obs.event_id
-        delta = self._delta(obs, src, hazard)
-        if self.national is None:
-            self.national = self._new(d)
-        self._count(self.national, d, delta, None, "", src)
-        who = zlib.crc32(obs.complainant.encode("utf-8", "replace")) if src == "complaint" and obs.complainant else None
-        notable = obs.injury in _INJURY_FIELD or obs.failed or src == "enforcement" or hazard
-        tag = "!" + obs.event_id if notable else obs.event_id  # evidence; "!" marks a notable event
-        for key in keys:
-            e = self.entities.get(key)
-            if e is None:
-                e = self.entities[key] = self._new(d)
-            if key[0] == "e" and cat:  # the first four categories seen, counted
-                if e.cats is None:
-                    e.cats = {cat: 1}
-                elif cat in e.cats:
-                    e.cats[cat] += 1
-                elif len(e.cats) < 4:
-                    e.cats[cat] = 1
-            self._count(e, d, delta, who, tag, src)
-        if src == "sampling" and cat:
-            pool = self.pools.setdefault(cat, [0, 0, 0])
-            pool[0] += 1
-            pool[1] += int(obs.failed)
-            pool[2] += int(obs.failed and obs.critical > 0)
-        return tuple(keys)
-
-    def _delta(self, obs: Observation, src: str, hazard: bool) -> Sequence[tuple[int, int]]:
-        """Field increments of one observation; a sample's expected failures use the category's
-        national rates *before* it (score, then learn)."""
-        if src == "complaint":
-            field = _INJURY_FIELD.get(obs.injury)
-            return _ONE_COMPLAINT if field is None else ((C, 1), (field, 1))
-        if src == "opinion":
-            w = 100 if obs.weight >= 1.0 else int(100.0 * obs.weight + 0.5)  # hundredths of a post
-            reach = int(obs.reach) if 0 < obs.reach < 1e15 else 0
-            return ((ON, w), (OR, reach), (OH, w)) if hazard else ((ON, w), (OR, reach))
-        if src == "enforcement":
-            return _ONE_CASE
-        fail, crit = self.rates(obs.category)
-        out: tuple[tuple[int, int], ...] = ((SN, 1), (XF, int(round(1000 * fail))), (XC, int(round(1000 * crit))))
-        if obs.failed:
-            out += ((SF, 1), (SC, 1)) if obs.critical > 0 else ((SF, 1),)
-        return out
-
-    def rates(self, category: str) -> tuple[float, float]:
-        """The category's national (failed, critically failed) share of samples, with the prior."""
-        cfg, (n, f, c) = self.config, self.pools.get(category, (0, 0, 0))
-        k = cfg.sampling_prior_samples
-        return (f + k * cfg.failure_prior) / (n + k), (c + k * cfg.critical_prior) / (n + k)
-
-    def _new(self, d: int) -> _Entity:
-        """A new entity: no events since the stream began, a baseline of zeros that long."""
-        first = self.first_day if self.first_day is not None else d
-        return _Entity(d, max(0, min(self.config.baseline_days, d - 2 - first)))
-
-    def _count(self, e: _Entity, d: int, delta: Sequence[tuple[int, int]], who: int | None, tag: str, src: str) -> None:
-        """Add ``delta`` to the day's row and the window sums; ``tag`` (an event id, ``""`` for the
-        national total) joins the source's evidence."""
-        if d > e.day:
-            self._roll(e, d)
-        if who is not None:
-            if who in e.recent:
-                return
-            e.recent.append(who)
-            if len(e.recent) > _RECENT:
-                del e.recent[0]
-        sums = e.sums
-        if d == e.day:  # the common case
-            row = e.today
-            if row is None:
-                row = e.today = e.rows.get(d) or e.rows.setdefault(d, _ZERO_ROW[:])
-            for field, n in delta:
-                row[field] += n
-                sums[field] += n
-        else:  # a late event
-            age = e.day - d
-            if age >= self._ws:
-                return  # older than any window
-            row = e.rows.get(d)
-            if row is None:
-                row = e.rows[d] = _ZERO_ROW[:]
-            for field, n in delta:
-                row[field] += n
-                if age < self._w or _IS_SPARSE[field]:
-                    sums[field] += n
-        if src == "sampling":
-            e.sampling = -1.0
-        if not tag or d <= e.bday:  # the national total, or a late event on a day in the baseline
-            return
-        ev, j = e.evidence, _EVIDENCE * _SOURCE_INDEX[src] + (0 if tag[0] == "!" else 2)
-        ev[j], ev[j + 1] = ev[j + 1], tag  # per source: the last two notable and the last two other events
-
-    def _roll(self, e: _Entity, d: int) -> None:
-        """Advance an entity to day ``d``: expire what leaves the windows, fold the days now two
-        days old into the baseline. (Sparse fields are non-zero only in rows with a case or a
-        sample, which is what the row clean-up tests.)"""
-        w, ws, rows, sums = self._w, self._ws, e.rows, e.sums
-        e.today = None
-        if d - e.day >= ws:  # quiet for longer than any window: nothing is left in them
-            self._fold(e, d - 2)
-            e.rows, e.sums, e.day, e.sampling = {}, _ZERO_ROW[:], d, -1.0
-            return
-        for x in range(e.day - w + 1, d - w + 1):
-            row = rows.get(x)
-            if row is not None:
-                for f in _FREQUENT:
-                    v = row[f]
-                    if v:
-                        sums[f] -= v
-                        row[f] = 0
-                if not (row[E] or row[SN]):
-                    del rows[x]
-        for x in range(e.day - ws + 1, d - ws + 1):
-            row = rows.pop(x, None)
-            if row is not None:
-                for f in _SPARSE:
-                    sums[f] -= row[f]
-                e.sampling = -1.0
-        e.day = d
-        if e.bday < d - 2:
-            self._fold(e, d - 2)
-
-    def _fold(self, e: _Entity, upto: int) -> None:
-        """Fold days ``bday+1 … upto`` into the baseline (a running mean for the first
-        ``baseline_days`` days, an EWMA after; a day far above the baseline counts capped)."""
-        horizon, k, x, base, rows = self._horizon, self.config.nb_size, e.bday + 1, e.base, e.rows
-        keep = 1.0  # the decay of a run of empty days, applied at its end
-        while x <= upto:
-            row = rows.get(x)
-            e.nb = n = e.nb + 1 if e.nb < horizon else horizon
-            if row is None:
-                keep *= 1.0 - 1.0 / n
-            else:
-                if keep != 1.0:
-                    base[0], base[1], base[2], keep = base[0] * keep, base[1] * keep, base[2] * keep, 1.0
-                for i, v in ((0, row[C]), (1, row[E]), (2, row[ON] / 100.0)):
-                    b = base[i]
-                    if n >= 7 and v > b + 1.0:  # cap a burst day
-                        cap = b + 4.0 * math.sqrt((1.0 + b / k) * (b if b > 0.5 else 0.5)) + 1.0
-                        v = v if v < cap else cap
-                    base[i] = b + (v - b) / n
-            x += 1
-        if keep != 1.0:
-            base[0], base[1], base[2] = base[0] * keep, base[1] * keep, base[2] * keep
-        e.bday, e.cache, e.bars = upto if upto > e.bday else e.bday, (), None
-
-    def _sweep(self, d: int) -> None:
-        """Once a day: forget entities without events for the sparse window."""
-        self.day, horizon = d, d - self._ws
-        for key in [k for k, e in self.entities.items() if e.day <= horizon]:
-            del self.entities[key]
-
-    # -- indicators ------------------------------------------------------------------------
-    def expectations(self, e: _Entity, level: int) -> tuple[float, float, float]:
-        """Expected daily complaints, cases and adverse posts: the baseline's upper bound, floored.
-        Cached until the baseline changes (once a day)."""
-        if e.cache:
-            return e.cache  # type: ignore[return-value]
-        cfg, n = self.config, (e.nb if e.nb > 1 else 1)
-        e.cache = (_upper(e.base[0], cfg.complaint_floor[level], n, cfg.baseline_z, cfg.nb_size),
-                   _upper(e.base[1], cfg.enforcement_floor[level], n, cfg.baseline_z, cfg.nb_size),
-                   _upper(e.base[2], cfg.opinion_floor[level], n, cfg.baseline_z, cfg.nb_size))
-        return e.cache
-
-    def bars(self, e: _Entity, level: int, src: str) -> tuple[float, ...]:
-        """A source's pre-check bars — counts below which none of its tests can corroborate:
-        complaints (2 days, window, minor injuries), cases, adverse posts (2 days, window, hazard
-        posts). Lower bounds, with slack, of what a p ≤ 0.01 needs; cached with the expectations."""
-        ec, ee, eo = self.expectations(e, level)
-        if e.bars is None:
-            e.bars = [None, None, None, None]
-        i = _SOURCE_INDEX[src]
-        if e.bars[i] is None:
-            e.bars[i] = self._bars(e, src, ec, ee, eo)
-        return e.bars[i]
-
-    def _bars(self, e: _Entity, src: str, ec: float, ee: float, eo: float) -> tuple[float, ...]:
-        cfg, nat = self.config, (self.national.sums if self.national else _ZERO_ROW)
-        w = cfg.window_days - 1
-        seen = e.day - (self.first_day if self.first_day is not None else e.day)
-        days = 0.8 * (w if w < seen else seen)
-        if src == "complaint":
-            rate = (nat[CM] + nat[CS] + nat[CF] + cfg.injury_prior_complaints * cfg.injury_prior[0]) / (
-                nat[C] + cfg.injury_prior_complaints)
-            return _bar(ec), _bar(ec * w), _poisson_bar(ec * days * rate)
-        if src == "opinion":
-            share = (nat[OH] / 100.0 + 500 * cfg.hazard_prior) / (nat[ON] / 100.0 + 500)
-            return _bar(eo), _bar(eo * w), _poisson_bar(eo * days * share)
-        return (_bar(ee * cfg.sparse_window_days),)
-
-    def sampling_test(self, e: _Entity) -> tuple[str, float, float]:
-        """Failed and critically failed samples against the number predicted (Poisson): the
-        better test's name, p-value and Bonferroni-corrected surprise (cached in the entity)."""
-        s = e.sums
-        p_f = poisson_upper_tail(s[SF], max(s[XF] / 1000.0, 1e-9))
-        p_c = poisson_upper_tail(s[SC], max(s[XC] / 1000.0, 1e-9))
-        name, p = ("critical_failed", p_c) if p_c < p_f else ("failed", p_f)
-        e.sampling = max(0.0, surprise(p) - math.log10(2.0))
-        return name, p, e.sampling
-
-    def indicators(self, key: str, e: _Entity, ts: float) -> dict[str, dict[str, Any]]:
-        """Each source's tests at ``ts``: what it observed and expected, the best test, its
-        p-value and surprise — the per-source contributions of a signal's explanation."""
-        cfg, s, d, nat = self.config, e.sums, e.day, self.national
-        exp_c, exp_e, exp_o = self.expectations(e, _LEVEL[key[0]])
-        days = self._window_days(d, cfg.window_days, ts)
-        short = min(days, 1.0 + ((ts + CST_OFFSET) % DAY) / DAY)
-        lc2, lcw, lo2, low = self._lifts(d, days, short)
-        r0, r1 = e.rows.get(d), e.rows.get(d - 1)
-        c2 = (r0[C] if r0 else 0) + (r1[C] if r1 else 0)
-        o2, on, oh = ((r0[ON] if r0 else 0) + (r1[ON] if r1 else 0)) / 100.0, s[ON] / 100.0, s[OH] / 100.0
-        counted = e.nb >= cfg.min_baseline_days
-        phi_c, phi_o = 1.0 + exp_c / cfg.nb_size, 1.0 + exp_o / cfg.nb_size
-        n = nat.sums if nat is not None else _ZERO_ROW
-        k, (pa, ps, pf) = cfg.injury_prior_complaints, cfg.injury_prior
-        exposure = max(float(s[C]), exp_c * days) / (n[C] + k)  # national injury rates per complaint, with prior
-        tests = {"injuries": poisson_upper_tail(s[CM] + s[CS] + s[CF], exposure * (n[CM] + n[CS] + n[CF] + k * pa)),
-                 "serious_injuries": poisson_upper_tail(s[CS] + s[CF], exposure * (n[CS] + n[CF] + k * ps)),
-                 "fatal_injuries": poisson_upper_tail(s[CF], exposure * (n[CF] + k * pf))}
-        if counted:
-            tests["count_2d"] = negbin_upper_tail(c2, exp_c * short * lc2, phi_c)
-            tests["count_window"] = negbin_upper_tail(s[C], exp_c * days * lcw, phi_c)
-        out = {"complaint": _best(tests, {
-            "observed_2d": c2, "expected_2d": round(exp_c * short * lc2, 3), "observed": s[C],
-            "expected": round(exp_c * days * lcw, 3), "injuries": {"minor": s[CM], "serious": s[CS], "fatal": s[CF]},
-            "counting": "each complainant once among the entity's latest"})}
-        name, p, ss = self.sampling_test(e)
-        out["sampling"] = {
-            "samples": s[SN], "failed": s[SF], "critical_failed": s[SC], "expected_failed": round(s[XF] / 1000.0, 3),
-            "expected_critical_failed": round(s[XC] / 1000.0, 3), "window_days": cfg.sparse_window_days,
-            "test": name, "p_value": p, "surprise": round(ss, 4)}
-        sdays = self._window_days(d, cfg.sparse_window_days, ts)
-        out["enforcement"] = _best({"cases": poisson_upper_tail(s[E], exp_e * sdays)} if counted else {}, {
-            "cases": s[E], "expected": round(exp_e * sdays, 3), "violations": list(cfg.violations),
-            "window_days": cfg.sparse_window_days})
-        exp_h = max(on, exp_o * days) * (n[OH] / 100.0 + 500 * cfg.hazard_prior) / (n[ON] / 100.0 + 500)
-        tests = {"hazard_posts": poisson_upper_tail(math.floor(oh + 1e-9), max(exp_h, 1e-9))}
-        if counted:
-            tests["adverse_2d"] = negbin_upper_tail(math.floor(o2 + 1e-9), exp_o * short * lo2, phi_o)
-            tests["adverse_window"] = negbin_upper_tail(math.floor(on + 1e-9), exp_o * days * low, phi_o)
-        out["opinion"] = _best(tests, {
-            "observed_2d": round(o2, 2), "expected_2d": round(exp_o * short * lo2, 3), "observed": round(on, 2),
-            "expected": round(exp_o * days * low, 3), "hazard_posts": round(oh, 2),
-            "expected_hazard_posts": round(exp_h, 3), "reach": s[OR], "counting": "adverse posts, category-weighted"})
-        return out
-
-    def _lifts(self, d: int, days: float, short: float) -> tuple[float, float, float, float]:
-        """National complaints (2 days, window) and adverse posts (2 days, window) over their
-        baseline, at least 1: a nation-wide surge raises every expectation alike."""
-        nat = self.national
-        if nat is None or nat.nb < self.config.min_baseline_days:
-            return 1.0, 1.0, 1.0, 1.0
-        r0, r1 = nat.rows.get(d), nat.rows.get(d - 1)
-        c2 = (r0[C] if r0 else 0) + (r1[C] if r1 else 0)
-        o2 = ((r0[ON] if r0 else 0) + (r1[ON] if r1 else 0)) / 100.0
-        bc, _, bo = nat.base
-        return (_ratio(c2, bc * short), _ratio(nat.sums[C], bc * days), _ratio(o2, bo * short),
-                _ratio(nat.sums[ON] / 100.0, bo * days))
-
-    def aggregates(self, key: str, ts: float) -> WindowAggregates | None:
-        """The entity's window at event time ``ts`` for the anomaly model (``None``: unknown key)."""
-        e = self.entities.get(key)
-        if e is None:
-            return None
-        d = int((ts + CST_OFFSET) // DAY)
-        if d > e.day:
-            self._roll(e, d)
-        s, cfg = e.sums, self.config
-        exp_c, exp_e, exp_o = self.expectations(e, _LEVEL[key[0]])
-        days, sdays = self._window_days(d, cfg.window_days, ts), self._window_days(d, cfg.sparse_window_days, ts)
-        return WindowAggregates(
-            complaints=s[C], complaints_expected=exp_c * days, injuries_minor=s[CM], injuries_serious=s[CS],
-            injuries_fatal=s[CF], samples=s[SN], failures=s[SF], critical_failures=s[SC],
-            failures_expected=s[XF] / 1000.0, enforcement_cases=s[E], enforcement_expected=exp_e * sdays,
-            opinion_negative=s[ON] / 100.0, opinion_expected=exp_o * days, hazard_posts=s[OH] / 100.0,
-            reach=float(s[OR]))
-
-    def _window_days(self, d: int, span: int, ts: float) -> float:
-        """Days a window ending at ``ts`` covers since the stream began (today: its elapsed part)."""
-        elapsed = ((ts + CST_OFFSET) % DAY) / DAY
-        return max(elapsed, min(span - 1, d - (self.first_day if self.first_day is not None else d)) + elapsed)
-
-    # -- state -----------------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
-        return {"first_day": self.first_day, "day": self.day, "prev_id": self.prev_id,
-                "national": self.national.to_json() if self.national is not None else None,
-                "pools": dict(sorted(self.pools.items())),
-                "entities": {k: e.to_json() for k, e in sorted(self.entities.items())}}
-
-    @classmethod
-    def from_json(cls, config: CrossSourceConfig, state: Mapping[str, Any]) -> EntityWindows:
-        w = cls(config)
-        w.first_day, w.day, w.prev_id = state["first_day"], state["day"], state["prev_id"]
-        w.national = _Entity.from_json(state["national"]) if state["national"] is not None else None
-        w.pools = {k: list(v) for k, v in state["pools"].items()}
-        w.entities = {k: _Entity.from_json(v) for k, v in state["entities"].items()}
-        return w
-
-
 class CrossSource:
     """See the module docstring. Called by the engine with observations of all four sources in
     event-time order; ``update`` never raises on odd observations. The constructor raises
@@ -547,20 +130,12 @@ class CrossSource:
                 self.first_ts = obs.ts
             if obs.ts - self.first_ts < cfg.min_history_days * DAY:
                 continue
-            hour = int(obs.ts // HOUR)
-            notable = obs.injury in _INJURY_FIELD or obs.failed or obs.source == "enforcement" or \
-                obs.hazard >= cfg.hazard_threshold
-            src = obs.source
+            hour, src, win = int(obs.ts // HOUR), obs.source, self.windows
+            urgent = notable(obs, cfg.hazard_threshold)
             for key in keys:
-                # Re-examine an entity when evidence arrives for a source that could corroborate while
-                # another could too; at most once an hour unless the event itself is notable. Most
-                # entities show one source only, which costs four look-ups to see.
-                e = self.windows.entities[key]
-                s = e.sums
-                if ((s[C] > 0) + (s[SF] > 0) + (s[E] > 0) + (s[ON] > 0) < 2 or (e.last_eval == hour and not notable)
-                        or not self._flag(src, e, key)):
-                    continue
-                if not any(s[f] and self._flag(o, e, key) for o, f in _SHOWN if o != src):
+                e = win.entities[key]
+                if (win.shows(e) < 2 or (e.last_eval == hour and not urgent)
+                        or not win.could_corroborate(src, e, key) or not win.others_corroborate(src, e, key)):
                     continue
                 e.last_eval = hour
                 sig = self._evaluate(key, e, obs)
@@ -568,24 +143,7 @@ class CrossSource:
                     out.append(sig)
         return out
 
-    def _flag(self, src: str, e: _Entity, key: str) -> bool:
-        """Whether the source could corroborate: its counts pass the pre-check bars."""
-        s = e.sums
-        if src == "sampling":
-            if e.sampling < 0.0:
-                self.windows.sampling_test(e)
-            return e.sampling >= self._min_s
-        bars = self.windows.bars(e, _LEVEL[key[0]], src)
-        if src == "enforcement":
-            return s[E] >= bars[0]
-        r0, r1 = e.today or e.rows.get(e.day), e.rows.get(e.day - 1)
-        if src == "complaint":
-            return bool(s[CS] or s[CF] or s[CM] >= bars[2] or s[C] >= bars[1]
-                        or (r0[C] if r0 else 0) + (r1[C] if r1 else 0) >= bars[0])
-        return bool(s[OH] >= 100 * bars[2] or s[ON] >= 100 * bars[1]
-                    or (r0[ON] if r0 else 0) + (r1[ON] if r1 else 0) >= 100 * bars[0])
-
-    def _evaluate(self, key: str, e: _Entity, obs: Observation) -> Signal | None:
+    def _evaluate(self, key: str, e: Entity, obs: Observation) -> Signal | None:
         """Combine the sources; add the model's points; a signal when the gate is passed."""
         cfg = self.config
         parts = self.windows.indicators(key, e, obs.ts)
@@ -608,24 +166,22 @@ class CrossSource:
             return None
         return self._signal(key, e, obs, parts, corroborating, p, total, base + bonus, anomaly)
 
-    def _signal(self, key: str, e: _Entity, obs: Observation, parts: dict[str, dict[str, Any]],
+    def _signal(self, key: str, e: Entity, obs: Observation, parts: dict[str, dict[str, Any]],
                 corroborating: list[str], p: float, total: float, base: float,
                 anomaly: dict[str, Any] | None) -> Signal:
         cfg, ctx = self.config, self.context
         kind, *rest = key.split("|", 2)
         if kind == "e":
-            cat = min(e.cats, key=lambda c: (-e.cats[c], c)) if e.cats else ""
+            cat = self.windows.main_category(e)
             scope = Scope(uscc=rest[0])
             label = f"企业{rest[0]}" + (f" ({ctx.catalogue[cat].name_zh})" if cat in ctx.catalogue else "")
         else:
             cat, scope = rest[0], Scope(region_code=rest[1], category=rest[0])
             label = ctx.scope_name(scope)
-        injury = "fatal" if e.sums[CF] else "serious" if e.sums[CS] else "minor" if e.sums[CM] else ""
+        injury = self.windows.worst_injury(e)
         score, raisers = ctx.grading.raise_score(base, ctx.catalogue.get(cat), injury, len(corroborating))
         span = cfg.sparse_window_days if {"sampling", "enforcement"} & set(corroborating) else cfg.window_days
-        evidence = [e.evidence[_EVIDENCE * _SOURCE_INDEX[src] + j].lstrip("!")
-                    for src in sorted(SOURCES, key=lambda x: -parts[x]["surprise"]) for j in (1, 0, 3, 2)
-                    if e.evidence[_EVIDENCE * _SOURCE_INDEX[src] + j]]  # notable first, latest first
+        evidence = self.windows.evidence(e, sorted(SOURCES, key=lambda x: -parts[x]["surprise"]))
         explanation: dict[str, Any] = {
             "entity": {"c": "category_city", "p": "category_province", "e": "enterprise"}[kind],
             "sources": parts, "corroborating_sources": corroborating, "statistic": "fisher_combined_p",
@@ -637,7 +193,7 @@ class CrossSource:
         what = "、".join(_phrase(src, parts[src]) for src in corroborating)
         return Signal(detector=self.name, scope=scope, ts=obs.ts, window_start=(e.day - span + 1) * DAY - CST_OFFSET,
                       window_end=obs.ts, score=score, title=f"{label} 多源风险印证 ({what}；{len(corroborating)} 个来源)",
-                      explanation=explanation, evidence=list(dict.fromkeys(evidence))[:100], trigger=obs.event_id)
+                      explanation=explanation, evidence=evidence[:100], trigger=obs.event_id)
 
     # -- state -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -649,46 +205,6 @@ class CrossSource:
         self.first_ts = state["first_ts"]
         self.windows = EntityWindows.from_json(config, state["windows"])
         return self
-
-
-def _bar(expected: float) -> float:
-    """A count below which no test of this expectation reaches a corroborating surprise: mean +
-    2 sd, below the ≈ 2.3 sd of the one-sided p ≤ 0.01 the Bonferroni-corrected tests need."""
-    bar = expected + 2.0 * math.sqrt((expected if expected > 0.1 else 0.1) * (1.0 + expected / 10.0))
-    return bar if bar > 1.0 else 1.0
-
-
-def _poisson_bar(lam: float, p: float = 0.01) -> int:
-    """The least k with P(X ≥ k) ≤ ``p`` for X ~ Poisson(``lam``) (the injury and hazard tests need
-    p ≤ 0.01 to corroborate), by the pmf recurrence: a few multiplications."""
-    pmf = cdf = math.exp(-lam)
-    k = 0
-    while 1.0 - cdf > p and k < 1000:
-        k += 1
-        pmf *= lam / k
-        cdf += pmf
-    return k + 1
-
-
-def _upper(b: float, floor: float, n: int, z: float, k: float) -> float:
-    """A daily rate's expectation: baseline ``b`` from ``n`` days plus ``z`` standard errors
-    (negative binomial, size ``k``), at least ``floor``."""
-    m = b if b > floor else floor
-    up = b + z * math.sqrt((1.0 + b / k) * m / n)
-    return up if up > floor else floor
-
-
-def _ratio(observed: float, expected: float) -> float:
-    return max(1.0, observed / expected) if expected > 0 else 1.0
-
-
-def _best(tests: Mapping[str, float], facts: dict[str, Any]) -> dict[str, Any]:
-    """A source's best test, its p-value and Bonferroni-corrected surprise, with its facts."""
-    if not tests:
-        return facts | {"test": None, "p_value": 1.0, "surprise": 0.0}
-    name = min(tests, key=lambda k: (tests[k], k))
-    return facts | {"test": name, "p_value": tests[name],
-                    "surprise": round(max(0.0, surprise(tests[name]) - math.log10(len(tests))), 4)}
 
 
 def _fisher(total_surprise: float, k: int) -> float:

@@ -40,12 +40,12 @@ from typing import Any, ClassVar
 
 import yaml
 
-from detectors.base import HOUR, Context, DetectorConfig, Observation, Signal
+from detectors.base import DAY, HOUR, Context, DetectorConfig, Observation, Signal
 from schemas.alert import LEVELS, Scope
 from schemas.errors import ConfigError
 from schemas.regions import NATIONAL
 
-__all__ = ["Condition", "Rule", "Rules", "RulesConfig", "load_rules"]
+__all__ = ["Condition", "Rule", "Rules", "RulesConfig", "load_rules", "load_rules_file"]
 
 LAYOUT = 1
 _SOURCES = ("complaint", "sampling", "enforcement", "opinion")
@@ -290,6 +290,7 @@ class Rules:
         self.config, self.context = config, context
         self.groups: dict[str, list[list[Any]]] = {}  # "rule|scope key" → [[value, ts, event_id], …] oldest first
         self.swept = -1  # hour of the last sweep
+        self.first_ts: float | None = None
         self._by_source: dict[str, list[_Compiled]] = {}
         for i, rule in enumerate(config.rules):
             c = self._compile(rule, f"detectors.rules.rules[{i}] {rule.name}.when")
@@ -319,10 +320,13 @@ class Rules:
             hour = int(obs.ts // HOUR)
             if hour > self.swept:
                 self._sweep(obs.ts, hour)
+            if self.first_ts is None:
+                self.first_ts = obs.ts
+            warm = obs.ts - self.first_ts >= self.config.min_history_days * DAY  # 0 by default: rules need none
             for c in compiled:
                 if self._matches(c, obs):
                     sig = self._count(c.rule, obs)
-                    if sig is not None:
+                    if sig is not None and warm:
                         out.append(sig)
         return out
 
@@ -408,12 +412,13 @@ class Rules:
 
     # -- state -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        return {"layout": LAYOUT, "swept": self.swept, "groups": {k: v for k, v in sorted(self.groups.items())}}
+        return {"layout": LAYOUT, "swept": self.swept, "first_ts": self.first_ts,
+                "groups": {k: v for k, v in sorted(self.groups.items())}}
 
     @classmethod
     def restore(cls, config: RulesConfig, state: Mapping[str, Any], context: Context) -> Rules:
         self = cls(config, context)
-        self.swept = state["swept"]
+        self.swept, self.first_ts = state["swept"], state["first_ts"]
         self.groups = {k: [list(x) for x in v] for k, v in state["groups"].items()}
         return self
 

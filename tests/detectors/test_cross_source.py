@@ -11,6 +11,7 @@ import pytest
 from detectors.anomaly_model import train_from_observations
 from detectors.base import Observation
 from detectors.cross_source import CrossSource, CrossSourceConfig
+from detectors.entity_windows import EntityWindows
 from schemas.errors import ConfigError
 from schemas.uscc import make_uscc
 
@@ -183,3 +184,23 @@ def test_odd_observations_do_not_crash(context, regions):
                        category="", uscc=ENTERPRISE, failed=True, critical=-3),
            Observation(event_id="n4", source="radio", ts=START, region="440305", chain=regions.chain("440305"))]
     assert _run(context, odd) == []
+
+
+def test_entity_windows_expire_and_count_each_complainant_once(regions):
+    """Regression guard for the window bookkeeping: complaints leave after window_days, failed
+    samples after sparse_window_days, a repeating complainant counts once."""
+    chain = regions.chain("330106")
+    common = {"region": "330106", "chain": chain, "category": "mask"}
+    w = EntityWindows(CrossSourceConfig())
+    for j, who in enumerate(["a", "a", "a", "b"]):
+        w.add(Observation(event_id=f"c{j}", source="complaint", ts=START + j, complainant=who, issue="quality",
+                          **common))
+    w.add(Observation(event_id="s1", source="sampling", ts=START + 10, failed=True, critical=1, **common))
+    w.add(Observation(event_id="x", source="complaint", ts=START + 20, complainant="z", issue="after_sales", **common))
+    agg = w.aggregates("c|mask|330100", START + 60)
+    assert (agg.complaints, agg.samples, agg.failures, agg.critical_failures) == (2, 1, 1, 1)
+    assert w.aggregates("p|mask|330000", START + 60).complaints == 2
+    later = w.aggregates("c|mask|330100", START + 15 * 86400)
+    assert (later.complaints, later.failures) == (0, 1)  # complaints left the 14-day window, the sample did not
+    assert w.aggregates("c|mask|330100", START + 31 * 86400).failures == 0
+    assert w.aggregates("c|mask|999999", START) is None

@@ -75,6 +75,7 @@ def test_fatal_injury_with_a_childrens_product_is_red_at_once(context, regions, 
     assert s.score == context.grading.red and context.grading.level(s.score) == "red"
     assert s.explanation["rule"] == "fatal_injury_vulnerable" and s.episode_key == "fatal_injury_vulnerable"
     assert s.title == "浙江省杭州市西湖区 玩具 弱势群体产品致死伤害"
+    assert _run(context, obs, RulesConfig.from_mapping({"min_history_days": 3})) == []  # when asked to wait
 
 
 def test_gas_explosion_reports_need_five_places_within_a_day(context, regions):
