@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -53,6 +54,7 @@ __all__ = ["EnforcementCluster", "EnforcementClusterConfig"]
 LAYOUT = 1
 _TS, _ID, _PLACE, _PARTY, _VIOLATION, _STATE, _BRAND = range(7)  # fields of a case in the window
 _PENDING, _EXCLUDED = 0, 1  # a case's state: joins the category baseline when it leaves the window, or never
+_ORDER = operator.itemgetter(0, 1)  # cases are kept in (time, event id) order
 _WORD = {"counterfeit": "假冒", "false_certification": "假冒", "origin_fraud": "假冒", "substandard": "伪劣"}
 _EARTH_KM = 6371.0
 
@@ -198,6 +200,7 @@ class EnforcementCluster:
         self.config, self.context = config, context
         # category → two-digit province prefix → cases in time order [ts, id, place, party, violation, state, brand]
         self.window: dict[str, dict[str, list[list[Any]]]] = {}
+        self._order: dict[str, list[list[Any]]] = {}  # category → the same cases in time order (derived)
         self.start: float | None = None
         self.ref = 0.0  # event time at which a learned weight is 1 (weights grow 2× per half-life)
         self._geo = _Geography(context, max(config.radii_km, default=0.0))
@@ -238,12 +241,12 @@ class EnforcementCluster:
             return None
         case = [obs.ts, obs.event_id, obs.region, obs.uscc or f"?{obs.event_id}", obs.violation, _PENDING, obs.brand]
         by_prov = self.window.setdefault(obs.category, {})
-        bisect.insort(by_prov.setdefault(obs.region[:2], []), case, key=lambda c: (c[_TS], c[_ID]))
-        for cases in by_prov.values():
-            self._expire(obs.category, cases, horizon)
+        bisect.insort(by_prov.setdefault(obs.region[:2], []), case, key=_ORDER)
+        bisect.insort(self._order.setdefault(obs.category, []), case, key=_ORDER)
+        self._expire(obs.category, horizon)
         if obs.ts - self.start < cfg.min_history_days * DAY:
             return None
-        signal = self._score(obs, by_prov)
+        signal = self._score(obs, by_prov, len(self._order[obs.category]))
         if signal is not None:  # the cases behind a signal never join the baseline
             evidence = set(signal.evidence)
             for cases in by_prov.values():
@@ -274,11 +277,19 @@ class EnforcementCluster:
         self.prov_w[prov] = self.prov_w.get(prov, 0.0) + w
         self.total_w += w
 
-    def _expire(self, category: str, cases: list[list[Any]], horizon: float) -> None:
-        """Drop cases that left the window; a relevant case joins the category's baseline only
-        then (so a cluster never inflates its own expectation), unless it was behind a signal."""
-        while cases and cases[0][_TS] <= horizon:
-            c = cases.pop(0)
+    def _expire(self, category: str, horizon: float) -> None:
+        """Drop the category's cases that left the window; a case joins the category's baseline
+        only then (so a cluster never inflates its own expectation), unless it was behind a signal."""
+        order, by_prov = self._order.get(category, []), self.window.get(category, {})
+        while order and order[0][_TS] <= horizon:
+            c = order.pop(0)
+            cases = by_prov[c[_PLACE][:2]]
+            if cases[0] is c:
+                cases.pop(0)
+            else:
+                cases.remove(c)
+            if not cases:
+                del by_prov[c[_PLACE][:2]]
             if c[_STATE] != _PENDING:
                 continue
             w = self._g(c[_TS])
@@ -293,15 +304,10 @@ class EnforcementCluster:
         """Drop cases that left the window (once per event-time day)."""
         self.sweep_day = day
         horizon = ts - self.config.window_days * DAY
-        for cat in list(self.window):
-            by_prov = self.window[cat]
-            for prov in list(by_prov):
-                cases = by_prov[prov]
-                self._expire(cat, cases, horizon)
-                if not cases:
-                    del by_prov[prov]
-            if not by_prov:
-                del self.window[cat]
+        for cat in list(self._order):
+            self._expire(cat, horizon)
+            if not self._order[cat]:
+                del self._order[cat], self.window[cat]
         floor = self.config.brand_forget_below * self._g(ts)  # brands long unseen are forgotten
         for key in [k for k, w in self.brand_w.items() if w < floor]:
             del self.brand_w[key]
@@ -360,9 +366,8 @@ class EnforcementCluster:
             zones.append(("city", city, 0.0))
         return zones + [("province", prov, 0.0)]
 
-    def _score(self, obs: Observation, by_prov: Mapping[str, list[list[Any]]]) -> Signal | None:
+    def _score(self, obs: Observation, by_prov: Mapping[str, list[list[Any]]], national: int) -> Signal | None:
         cfg = self.config
-        national = sum(len(v) for v in by_prov.values())
         if national < cfg.min_cases:
             return None
         near = self._geo.near(obs.region)
@@ -505,6 +510,7 @@ class EnforcementCluster:
         det.start = None if state.get("start") is None else float(state["start"])
         det.ref, det.sweep_day = float(state["ref"]), int(state["sweep_day"])
         det.window = {k: {p: [list(c) for c in cs] for p, cs in v.items()} for k, v in state.get("window", {}).items()}
+        det._order = {k: sorted((c for cs in v.values() for c in cs), key=_ORDER) for k, v in det.window.items()}
         for k, v in state.get("place_w", {}).items():
             if k in det._geo.index:
                 det.place_w[det._geo.index[k]] = float(v)

@@ -18,8 +18,10 @@ enterprise is a *persistent offender* (Bayes factors, as in sequential testing):
                       × (quick repeat factor) × (complaint factor)
 
 with p the category's learned fail rate, s_A its learned A类 share among failures, q and q_A
-an offender's. A repeat within ``quick_repeat_days`` (the failure was not put right, 整改不到位)
-and complaints multiply the odds. A signal needs odds ≥ ``min_odds`` and at least one earlier
+an offender's. A repeat within ``very_quick_repeat_days`` / ``quick_repeat_days`` (30 / 90:
+the failure was not put right, 整改不到位) and unusual complaints multiply the odds. (The same
+failed item twice would be strong evidence too, but observations carry only the items'
+severities so far.) A signal needs odds ≥ ``min_odds`` and at least one earlier
 failure or complaint evidence; its score is ``score_at_even_odds`` + ``points_per_decade`` ·
 log10(odds) (yellow at even odds by default), raised for vulnerable-group and safety-critical
 categories and for injuries among the complaints. The explanation names both dates, the
@@ -365,9 +367,10 @@ class RepeatOffender:
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state with ``layout``; floats are kept exactly."""
         return {"layout": LAYOUT, "start": self.start, "sweep_day": self.sweep_day,
-                "tests": {k: [[list(f) for f in v[0]], list(v[1]), v[2]] for k, v in self.tests.items()},
-                "complaints": {k: [{str(m): c for m, c in v[0].items()}, [list(r) for r in v[1]], v[2]]
-                               for k, v in self.complaints.items()},
+                # lists, not objects: the order (of last use) drives eviction
+                "tests": [[k, [list(f) for f in v[0]], list(v[1]), v[2]] for k, v in self.tests.items()],
+                "complaints": [[k, {str(m): c for m, c in v[0].items()}, [list(r) for r in v[1]], v[2]]
+                               for k, v in self.complaints.items()],
                 "rates": {k: list(v) for k, v in self.rates.items()}}
 
     @classmethod
@@ -381,9 +384,9 @@ class RepeatOffender:
             raise ConfigError("repeat_offender.state", f"unknown snapshot layout {state.get('layout')!r}")
         det.start = None if state.get("start") is None else float(state["start"])
         det.sweep_day = int(state.get("sweep_day", -1))
-        det.tests = {k: [[list(f) for f in v[0]], [float(t) for t in v[1]], float(v[2])]
-                     for k, v in state.get("tests", {}).items()}
-        det.complaints = {k: [{int(m): int(c) for m, c in v[0].items()}, [list(r) for r in v[1]], float(v[2])]
-                          for k, v in state.get("complaints", {}).items()}
+        det.tests = {k: [[list(f) for f in fails], [float(t) for t in passes], float(last)]
+                     for k, fails, passes, last in state.get("tests", [])}
+        det.complaints = {k: [{int(m): int(c) for m, c in months.items()}, [list(r) for r in recent], float(last)]
+                          for k, months, recent, last in state.get("complaints", [])}
         det.rates = {k: [float(x) for x in v] for k, v in state.get("rates", {}).items()}
         return det

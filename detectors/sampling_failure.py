@@ -68,7 +68,7 @@ class SamplingFailureConfig(DetectorConfig):
     weight_critical: float = 5.0  # A类 (critical) worst item
     weight_major: float = 1.5  # B类 (major) worst item
     weight_minor: float = 1.0  # C类 (minor) worst item, or a failure that lists no item
-    min_failures: int = 3  # failures (one per enterprise) in a window before it is tested
+    min_failures: int = 3  # failures (after the per-enterprise cap) in a window before it is tested
     min_enterprises: int = 3  # distinct failing enterprises in a window before it is tested
     per_enterprise_cap: int = 3  # failed samples one enterprise contributes at most (its worst), per window
     kept_failures: int = 16  # failures remembered per key for evidence and enterprise counts (A类 kept longest)
@@ -375,7 +375,8 @@ class SamplingFailure:
             "statistic": "severity-weighted failures, exact upper tail of a compound beta-binomial",
             **best, "tests": n_tests, "p_adjusted": p_adj,
             "threshold_p": 10.0 ** (-self.context.grading.blue / 10.0),
-            "baseline_fail_rate": rates.f, "baseline_severity_mix": dict(zip(_SEVERITY, rates.shares(), strict=True)),
+            "baseline_fail_rate": rates.f,
+            "baseline_severity_mix": {k: v / rates.f for k, v in zip(_SEVERITY, rates.shares(), strict=True)},
             "baseline_samples": rates.n_eff, "severity_weights": dict(zip(_SEVERITY, self._weights, strict=True)),
             "other_windows": {f"{t['window_days']}d": t["p_value"] for t in tests if t is not best},
             "failures": [{"event_id": f[3], "uscc": f[1], "severity": _SEVERITY[f[2]], "at": rfc3339(f[0])}
@@ -429,7 +430,7 @@ class SamplingFailure:
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state with ``layout``; floats are kept exactly."""
         return {"layout": LAYOUT, "start": self.start, "sweep_day": self.sweep_day,
-                "cells": {k: c.to_json() for k, c in self.cells.items()}}
+                "cells": [[k, c.to_json()] for k, c in self.cells.items()]}  # a list: the order matters
 
     @classmethod
     def restore(cls, config: SamplingFailureConfig, state: Mapping[str, Any], context: Context) -> SamplingFailure:
@@ -442,5 +443,5 @@ class SamplingFailure:
             raise ConfigError("sampling_failure.state", f"unknown snapshot layout {state.get('layout')!r}")
         det.start = None if state.get("start") is None else float(state["start"])
         det.sweep_day = int(state.get("sweep_day", -1))
-        det.cells = {k: _Cell.from_json(v) for k, v in state.get("cells", {}).items()}
+        det.cells = {k: _Cell.from_json(v) for k, v in state.get("cells", [])}
         return det

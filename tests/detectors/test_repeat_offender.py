@@ -175,8 +175,8 @@ def test_state_is_small_and_forgets_after_the_look_back(quiet_stream):
     snap = det.snapshot()
     assert orjson.loads(orjson.dumps(snap)) == snap
     assert len(orjson.dumps(snap["tests"])) / len(snap["tests"]) < 300
-    assert max(len(orjson.dumps(v)) for v in snap["complaints"].values()) < 1024
-    assert all(len(v[1]) <= RepeatOffenderConfig().kept_complainants for v in snap["complaints"].values())
+    assert max(len(orjson.dumps(v)) for v in snap["complaints"]) < 1024
+    assert all(len(recent) <= RepeatOffenderConfig().kept_complainants for _, _, recent, _ in snap["complaints"])
     det.update([sample("late", 40 + 366, OFFENDER, failed=True)])
     assert list(det.tests) == [f"{OFFENDER}|e_bike"] and det.complaints == {}
 
