@@ -48,7 +48,7 @@ class ComplaintSurgeConfig(DetectorConfig):
 
     issues: tuple[str, ...] = ("quality", "safety", "counterfeit", "false_advertising", "labeling", "other")
     min_count: tuple[int, int, int, int] = (4, 5, 8, 12)
-    min_ratio: float = 3.0
+    min_ratio: float = 2.0
     floor: tuple[float, float, float, float] = (0.03, 0.1, 0.5, 2.0)
     max_p: float = 1e-6
     complainant_days: int = 30

@@ -221,7 +221,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     runtime, registry, url = _runtime(args)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    def _stop(*_: object) -> None:  # finish the batch in hand, flush, checkpoint, exit
+        if not stop.is_set():
+            print("\nstopping: flushing and checkpointing…", file=sys.stderr)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     server = None
     port = getattr(args, "port", None) or getattr(args, "metrics_port", None)
     if port is not None:
@@ -247,9 +253,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             for path in args.input:
                 key = f"file:{Path(path).resolve()}"
                 runtime.run(file_lines(Path(path), runtime.progress.get(key, 0)), stop.is_set, on_batch, key)
-    except KeyboardInterrupt:
-        stop.set()
-        print("\nstopping: flushing and checkpointing…", file=sys.stderr)
     finally:
         runtime.close()
         _progress_line(runtime, started, final=True)

@@ -60,6 +60,7 @@ class Metrics:
     decoy_warnings_yellow_plus: int
     warnings: int
     per_incident: dict[str, dict[str, Any]] = field(default_factory=dict)
+    decoys: list[str] = field(default_factory=list)  # the warnings that fell on decoys, described
 
 
 def warnings_from_alerts(alerts: Iterable[Alert]) -> list[Warning]:
@@ -105,6 +106,7 @@ def evaluate_alerts(name: str, warnings: Sequence[Warning], labels: Sequence[dic
     decoys = [lb for lb in labels if lb.get("decoy")]
     matched: dict[str, list[Warning]] = defaultdict(list)
     true_w = decoy_w = decoy_y = 0
+    decoy_list: list[str] = []
     for w in warnings:
         hits = [lb for lb in incidents if _matches(w, lb, regions)]
         for lb in hits:
@@ -114,6 +116,9 @@ def evaluate_alerts(name: str, warnings: Sequence[Warning], labels: Sequence[dic
         elif any(_matches(w, lb, regions) for lb in decoys):
             decoy_w += 1
             decoy_y += LEVEL_RANK[w.level] >= LEVEL_RANK["yellow"]
+            hit = next(lb["incident_id"] for lb in decoys if _matches(w, lb, regions))
+            decoy_list.append(f"{hit}: {w.detector} {w.level} {w.region or '-'} {w.category or '-'} {w.uscc or '-'} "
+                              f"{w.opened.isoformat()}")
     per, ttds, reached = {}, [], []
     for lb in incidents:
         ws = matched.get(lb["incident_id"], [])
@@ -137,7 +142,7 @@ def evaluate_alerts(name: str, warnings: Sequence[Warning], labels: Sequence[dic
         precision=true_w / len(warnings) if warnings else 1.0,
         median_ttd_hours=statistics.median(ttds) if ttds else None,
         level_reached=sum(reached) / n if n else None, decoy_warnings=decoy_w, decoy_warnings_yellow_plus=decoy_y,
-        warnings=len(warnings), per_incident=per)
+        warnings=len(warnings), per_incident=per, decoys=decoy_list)
 
 
 class _Head(msgspec.Struct):
@@ -221,6 +226,8 @@ def format_report(results: Sequence[Metrics], labels: Sequence[dict[str, Any]]) 
     line("warnings", lambda m: str(m.warnings))
     line("decoy_warnings", lambda m: str(m.decoy_warnings))
     line("decoy_warnings_yellow+", lambda m: str(m.decoy_warnings_yellow_plus))
+    if results and results[0].decoys:
+        rows += ["", f"{results[0].name} warnings on decoys:"] + [f"  {d}" for d in results[0].decoys]
     return "\n".join(rows)
 
 
