@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
@@ -86,47 +85,52 @@ def sorted_lines(data: bytes | mmap.mmap, name: str) -> Iterator[tuple[int, byte
         yield number, bytes(data[s:e])
 
 
-def _run(engine: Engine, batch: list[Record], emit: Callable[[bytes], None], stats: ReplayStats,
-         encode: Callable[[Any], bytes]) -> None:
-    for alert in engine.process(batch):
-        stats.alerts += 1
-        emit(encode(alert))
+def _drive(items: Iterable[Record | DeadLetter], engine: Engine, emit: Callable[[bytes], None],
+           dead: Callable[[DeadLetter], None]) -> ReplayStats:
+    """Feed validated items to the engine in batches: dead letters out, duplicates once, alerts out."""
+    stats = ReplayStats()
+    encode = msgspec.json.Encoder().encode
+    seen: set[tuple[str, str]] = set()
+    batch: list[Record] = []
+
+    def run() -> None:
+        for alert in engine.process(batch):
+            stats.alerts += 1
+            emit(encode(alert))
+        batch.clear()
+
+    for out in items:
+        stats.lines += 1
+        if isinstance(out, DeadLetter):
+            stats.rejected += 1
+            dead(out)
+            continue
+        key = (out.event.source, out.event.event_id)
+        if key in seen:
+            stats.duplicates += 1
+            continue
+        seen.add(key)
+        stats.valid += 1
+        batch.append(out)
+        if len(batch) >= BATCH:
+            run()
+    run()
+    return stats
 
 
 def replay_file(path: Path, engine: Engine, validator: Validator, emit: Callable[[bytes], None],
                 dead: Callable[[DeadLetter], None]) -> ReplayStats:
     """Replay ``path``: ``emit`` gets each alert as a JSON line, ``dead`` each rejected line."""
-    stats = ReplayStats()
-    encode = msgspec.json.Encoder().encode
     name = str(path)
-    seen: set[tuple[str, str]] = set()
-    batch: list[Record] = []
     with path.open("rb") as f:
         size = f.seek(0, 2)
         data: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         try:
-            for number, line in sorted_lines(data, name):
-                stats.lines += 1
-                out = validator.validate(line, Position(file=name, line=number))
-                if isinstance(out, DeadLetter):
-                    stats.rejected += 1
-                    dead(out)
-                    continue
-                key = (out.event.source, out.event.event_id)
-                if key in seen:
-                    stats.duplicates += 1
-                    continue
-                seen.add(key)
-                stats.valid += 1
-                batch.append(out)
-                if len(batch) >= BATCH:
-                    _run(engine, batch, emit, stats, encode)
-                    batch = []
-            _run(engine, batch, emit, stats, encode)
+            return _drive((validator.validate(line, Position(file=name, line=number))
+                           for number, line in sorted_lines(data, name)), engine, emit, dead)
         finally:
             if isinstance(data, mmap.mmap):
                 data.close()
-    return stats
 
 
 def replay_rows(rows: Iterable[tuple[bytes, str]], engine: Engine, validator: Validator,
@@ -134,21 +138,12 @@ def replay_rows(rows: Iterable[tuple[bytes, str]], engine: Engine, validator: Va
     """Replay stored events (``(body, complainant pseudonym)`` in the order given, e.g. from
     ``sinks.queries.load_event_rows``). Bodies are already masked; the pseudonym the live run
     computed is put back so detectors see exactly what they saw live."""
-    stats = ReplayStats()
-    encode = msgspec.json.Encoder().encode
-    batch: list[Record] = []
-    for i, (body, complainant) in enumerate(rows):
-        stats.lines += 1
-        out = validator.validate(body, Position(topic="clickhouse", offset=i))
-        if isinstance(out, DeadLetter):
-            stats.rejected += 1
-            dead(out)
-            continue
-        out.complainant = complainant or None
-        stats.valid += 1
-        batch.append(out)
-        if len(batch) >= BATCH:
-            _run(engine, batch, emit, stats, encode)
-            batch = []
-    _run(engine, batch, emit, stats, encode)
-    return stats
+
+    def items() -> Iterator[Record | DeadLetter]:
+        for i, (body, complainant) in enumerate(rows):
+            out = validator.validate(body, Position(topic="clickhouse", offset=i))
+            if isinstance(out, Record):
+                out.complainant = complainant or None
+            yield out
+
+    return _drive(items(), engine, emit, dead)
