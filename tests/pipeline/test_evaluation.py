@@ -1,0 +1,49 @@
+"""Evaluation: how warnings are matched to incidents and decoys, and the figures that follow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pipeline.evaluation import Warning, baseline_warnings, evaluate_alerts, format_report
+
+LABELS = [
+    {"incident_id": "i1", "kind": "factory_defect", "start": "2025-03-04T10:00:00+08:00",
+     "end": "2025-03-08T10:00:00+08:00", "severity": "orange",
+     "scope": {"category": "mask", "region_codes": ["330106"], "uscc": None}, "decoy": False},
+    {"incident_id": "i2", "kind": "slow_rise", "start": "2025-03-01T00:00:00+08:00",
+     "end": "2025-03-20T00:00:00+08:00", "severity": "yellow",
+     "scope": {"category": "toy", "region_codes": ["440000"], "uscc": None}, "decoy": False},
+    {"incident_id": "d1", "kind": "professional_claimant", "start": "2025-03-10T00:00:00+08:00",
+     "end": "2025-03-12T00:00:00+08:00", "severity": "blue",
+     "scope": {"category": "cold_chain_food", "region_codes": ["420203"], "uscc": None}, "decoy": True},
+]
+
+
+def _w(region, category, when, level="yellow", uscc=""):
+    return Warning(f"{region}{category}{when}", "d", region, category, uscc, datetime.fromisoformat(when), level)
+
+
+def test_matching_by_nested_region_category_and_time(regions):
+    ws = [_w("330100", "mask", "2025-03-04T16:00:00+08:00", "red"),  # the city containing the county: a hit
+          _w("330106", "toy", "2025-03-05T00:00:00+08:00"),  # wrong category: false
+          _w("420203", "cold_chain_food", "2025-03-11T00:00:00+08:00", "orange"),  # on the decoy
+          _w("330106", "mask", "2025-03-20T00:00:00+08:00")]  # long after the end: false
+    m = evaluate_alerts("riskwatch", ws, LABELS, regions)
+    assert m.recall == 0.5 and m.precision == 0.25
+    assert m.per_incident["i1"] == {"kind": "factory_defect", "severity": "orange", "detected": True,
+                                    "ttd_hours": 6.0, "level": "red", "reached": True, "detectors": ["d"]}
+    assert m.decoy_warnings == 1 and m.decoy_warnings_yellow_plus == 1
+    assert m.level_reached == 0.5 and m.median_ttd_hours == 6.0
+    assert "missed" in format_report([m], LABELS)
+
+
+def test_baselines_fire_at_the_end_of_the_day(regions):
+    lines = []
+    for day in range(1, 28):
+        n = 1 if day < 25 else 12
+        for i in range(n):
+            lines.append(b'{"source":"complaint","occurred_at":"2025-03-%02dT10:%02d:00+08:00","region_code":"330106",'
+                         b'"product":{"category":"mask"}}' % (day, i))
+    out = baseline_warnings(lines, regions)
+    fixed = out["fixed_threshold"]
+    assert len(fixed) == 1 and fixed[0].region == "330000" and fixed[0].opened.day == 26  # midnight after day 25
