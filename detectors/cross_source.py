@@ -59,14 +59,17 @@ class CrossSourceConfig(DetectorConfig):
     enterprise); ``injury_prior``: injuries per complaint (any, serious+, fatal) worth
     ``injury_prior_complaints``; ``failure_prior`` / ``critical_prior``: failed / critically
     failed share of samples worth ``sampling_prior_samples``; ``hazard_prior``: hazard share
-    of adverse posts; ``violations``: case types that count; ``skip_issues``: complaint issues
+    of adverse posts (all categories), the prior of each category's share, worth
+    ``hazard_prior_posts``; ``violations``: case types that count; ``skip_issues``: complaint issues
     that do not (after-sales disputes are no product risk; 双十一 brings a week of them);
     ``negative_sentiment`` / ``hazard_threshold``: what makes a post adverse;
     ``min_source_surprise``: a corroborating source's least surprise; ``source_cap``: cap of
     one source's surprise; ``alpha``: combined tail to beat; ``max_base``: cap of the
     statistical score; ``model``: base64 ``AnomalyModel`` artifact or ``""``;
     ``model_weight``: most points the model adds; ``model_alpha``: the weakest combined tail
-    the model may carry over the line.
+    the model may carry over the line; ``rearm_points``: once an entity's warning has gone
+    quiet (``cooldown_hours``), what its windows still hold of that episode is no news — a
+    new signal within ``sparse_window_days`` of the last needs a score this much higher.
     """
 
     min_history_days: float = 7.0
@@ -87,6 +90,7 @@ class CrossSourceConfig(DetectorConfig):
     critical_prior: float = 0.02
     sampling_prior_samples: float = 50.0
     hazard_prior: float = 0.02
+    hazard_prior_posts: float = 200.0
     violations: tuple[str, ...] = ("counterfeit", "substandard", "false_certification")
     skip_issues: tuple[str, ...] = ("after_sales",)
     negative_sentiment: float = -0.25
@@ -98,6 +102,7 @@ class CrossSourceConfig(DetectorConfig):
     model: str = ""
     model_weight: float = 10.0
     model_alpha: float = 1e-5
+    rearm_points: float = 5.0
 
 
 class CrossSource:
@@ -113,6 +118,7 @@ class CrossSource:
         self.config, self.context = config, context
         self.windows = EntityWindows(config)
         self.first_ts: float | None = None
+        self.signalled: dict[str, list[float]] = {}  # entity → [last signal's time, highest score of its episode]
         try:
             self.model = AnomalyModel.from_text(config.model) if config.model else None
         except ConfigError as exc:
@@ -139,9 +145,27 @@ class CrossSource:
                     continue
                 e.last_eval = hour
                 sig = self._evaluate(key, e, obs)
-                if sig is not None:
+                if sig is not None and self._news(key, sig):
                     out.append(sig)
         return out
+
+    def _news(self, key: str, sig: Signal) -> bool:
+        """Whether ``sig`` is news: the entity's episode is still open, or it never signalled
+        within the sparse window, or the score rose by ``rearm_points`` over the last episode's.
+        Records the signal when it is."""
+        cfg, last = self.config, self.signalled.get(key)
+        if last is not None:
+            quiet = sig.ts - last[0]
+            if quiet <= cfg.cooldown_hours * HOUR:
+                last[0], last[1] = sig.ts, max(last[1], sig.score)
+                return True
+            if quiet <= cfg.sparse_window_days * DAY and sig.score < last[1] + cfg.rearm_points:
+                return False
+        self.signalled[key] = [sig.ts, sig.score]
+        if len(self.signalled) > 2 * len(self.windows.entities) + 64:
+            horizon = sig.ts - cfg.sparse_window_days * DAY
+            self.signalled = {k: v for k, v in self.signalled.items() if v[0] >= horizon}
+        return True
 
     def _evaluate(self, key: str, e: Entity, obs: Observation) -> Signal | None:
         """Combine the sources; add the model's points; a signal when the gate is passed."""
@@ -197,12 +221,14 @@ class CrossSource:
 
     # -- state -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        return {"layout": LAYOUT, "first_ts": self.first_ts, "windows": self.windows.to_json()}
+        return {"layout": LAYOUT, "first_ts": self.first_ts, "windows": self.windows.to_json(),
+                "signalled": dict(sorted(self.signalled.items()))}
 
     @classmethod
     def restore(cls, config: CrossSourceConfig, state: Mapping[str, Any], context: Context) -> CrossSource:
         self = cls(config, context)
         self.first_ts = state["first_ts"]
+        self.signalled = {k: [float(t), float(x)] for k, (t, x) in state.get("signalled", {}).items()}
         self.windows = EntityWindows.from_json(config, state["windows"])
         return self
 

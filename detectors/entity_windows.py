@@ -17,7 +17,8 @@ indicator (``indicators``) is a surprise s = −log10 p:
 - sampling: failed and critically failed samples against the number predicted (Poisson);
 - enforcement: cases against the entity's case rate (floored per level);
 - opinion: the last two days' and the window's adverse posts against the baseline, and
-  hazard posts against the national share of hazard posts.
+  hazard posts against the category's national share of hazard posts (fires and burns are
+  everyday words about e-bikes and heaters, rare about clothing).
 
 Within a source the best test counts, Bonferroni-corrected. ``aggregates`` gives the
 anomaly model's view of the same windows (``anomaly_model.WindowAggregates``).
@@ -120,6 +121,7 @@ class EntityWindows:
         self.entities: dict[str, Entity] = {}
         self.national: Entity | None = None
         self.pools: dict[str, list[int]] = {}  # category → [samples, failed, critically failed] nationally
+        self.hazards: dict[str, list[int]] = {}  # category → [adverse, hazard] posts nationally (hundredths)
         self.first_day: int | None = None
         self.day = -1
         self.prev_id = ""  # the last adverse post: its fan-out to more categories names an enterprise once
@@ -175,6 +177,10 @@ class EntityWindows:
                 elif len(e.cats) < 4:
                     e.cats[cat] = 1
             self._count(e, d, delta, who, tag, src)
+        if src == "opinion" and cat:
+            posts = self.hazards.setdefault(cat, [0, 0])
+            posts[0] += delta[0][1]
+            posts[1] += delta[0][1] if hazard else 0
         if src == "sampling" and cat:
             pool = self.pools.setdefault(cat, [0, 0, 0])
             pool[0] += 1
@@ -205,6 +211,17 @@ class EntityWindows:
         cfg, (n, f, c) = self.config, self.pools.get(category, (0, 0, 0))
         k = cfg.sampling_prior_samples
         return (f + k * cfg.failure_prior) / (n + k), (c + k * cfg.critical_prior) / (n + k)
+
+    def hazard_share(self, key: str, e: Entity) -> float:
+        """The share of hazard posts among adverse posts expected for the entity: its category's
+        national share (an enterprise: its main category's), shrunk toward the all-category
+        share with ``hazard_prior_posts`` pseudo-posts."""
+        cfg, nat = self.config, (self.national.sums if self.national else _ZERO_ROW)
+        overall = (nat[OH] / 100.0 + 500 * cfg.hazard_prior) / (nat[ON] / 100.0 + 500)
+        cat = self.main_category(e) if key[0] == "e" else key.split("|", 2)[1]
+        adverse, hazard = self.hazards.get(cat, (0, 0))
+        k = cfg.hazard_prior_posts
+        return (hazard / 100.0 + k * overall) / (adverse / 100.0 + k)
 
     def _new(self, d: int) -> Entity:
         """A new entity: no events since the stream began, a baseline of zeros that long."""
@@ -320,19 +337,19 @@ class EntityWindows:
                    _upper(e.base[2], cfg.opinion_floor[level], n, cfg.baseline_z, cfg.nb_size))
         return e.cache
 
-    def bars(self, e: Entity, level: int, src: str) -> tuple[float, ...]:
+    def bars(self, e: Entity, key: str, src: str) -> tuple[float, ...]:
         """A source's pre-check bars — counts below which none of its tests can corroborate:
         complaints (2 days, window, minor injuries), cases, adverse posts (2 days, window, hazard
         posts). Lower bounds, with slack, of what a p ≤ 0.01 needs; cached with the expectations."""
-        ec, ee, eo = self.expectations(e, level)
+        ec, ee, eo = self.expectations(e, _LEVEL[key[0]])
         if e.bars is None:
             e.bars = [None, None, None, None]
         i = _SOURCE_INDEX[src]
         if e.bars[i] is None:
-            e.bars[i] = self._bars(e, src, ec, ee, eo)
+            e.bars[i] = self._bars(e, src, ec, ee, eo, key)
         return e.bars[i]
 
-    def _bars(self, e: Entity, src: str, ec: float, ee: float, eo: float) -> tuple[float, ...]:
+    def _bars(self, e: Entity, src: str, ec: float, ee: float, eo: float, key: str) -> tuple[float, ...]:
         cfg, nat = self.config, (self.national.sums if self.national else _ZERO_ROW)
         w = cfg.window_days - 1
         seen = e.day - (self.first_day if self.first_day is not None else e.day)
@@ -342,8 +359,7 @@ class EntityWindows:
                 nat[C] + cfg.injury_prior_complaints)
             return _bar(ec), _bar(ec * w), _poisson_bar(ec * days * rate)
         if src == "opinion":
-            share = (nat[OH] / 100.0 + 500 * cfg.hazard_prior) / (nat[ON] / 100.0 + 500)
-            return _bar(eo), _bar(eo * w), _poisson_bar(eo * days * share)
+            return _bar(eo), _bar(eo * w), _poisson_bar(eo * days * self.hazard_share(key, e))
         return (_bar(ee * cfg.sparse_window_days),)
 
     def sampling_test(self, e: Entity) -> tuple[str, float, float]:
@@ -391,7 +407,7 @@ class EntityWindows:
         out["enforcement"] = _best({"cases": poisson_upper_tail(s[E], exp_e * sdays)} if counted else {}, {
             "cases": s[E], "expected": round(exp_e * sdays, 3), "violations": list(cfg.violations),
             "window_days": cfg.sparse_window_days})
-        exp_h = max(on, exp_o * days) * (n[OH] / 100.0 + 500 * cfg.hazard_prior) / (n[ON] / 100.0 + 500)
+        exp_h = max(on, exp_o * days) * self.hazard_share(key, e)
         tests = {"hazard_posts": poisson_upper_tail(math.floor(oh + 1e-9), max(exp_h, 1e-9))}
         if counted:
             tests["adverse_2d"] = negbin_upper_tail(math.floor(o2 + 1e-9), exp_o * short * lo2, phi_o)
@@ -451,7 +467,7 @@ class EntityWindows:
             if e.sampling < 0.0:
                 self.sampling_test(e)
             return e.sampling >= self.config.min_source_surprise
-        bars = self.bars(e, _LEVEL[key[0]], src)
+        bars = self.bars(e, key, src)
         if src == "enforcement":
             return s[E] >= bars[0]
         if (s[CS] or s[CF] or s[CM] >= bars[2] or s[C] >= bars[1]) if src == "complaint" else \
@@ -489,7 +505,7 @@ class EntityWindows:
     def to_json(self) -> dict[str, Any]:
         return {"first_day": self.first_day, "day": self.day, "prev_id": self.prev_id,
                 "national": self.national.to_json() if self.national is not None else None,
-                "pools": dict(sorted(self.pools.items())),
+                "pools": dict(sorted(self.pools.items())), "hazards": dict(sorted(self.hazards.items())),
                 "entities": {k: e.to_json() for k, e in sorted(self.entities.items())}}
 
     @classmethod
@@ -498,6 +514,7 @@ class EntityWindows:
         w.first_day, w.day, w.prev_id = state["first_day"], state["day"], state["prev_id"]
         w.national = Entity.from_json(state["national"]) if state["national"] is not None else None
         w.pools = {k: list(v) for k, v in state["pools"].items()}
+        w.hazards = {k: list(v) for k, v in state.get("hazards", {}).items()}
         w.entities = {k: Entity.from_json(v) for k, v in state["entities"].items()}
         return w
 

@@ -1,9 +1,12 @@
 """``injury_signal``: product injuries (产品伤害) reported in complaints.
 
-- A serious or fatal injury in a safety-critical or vulnerable-group category warns at
-  once, scoped to the category and the reporting region (DESIGN §3). A single report is
-  graded modestly (blue/yellow; fatal orange) — it is one account — and rises with
-  corroboration: several injured people in the same category and city within the window.
+- A fatal injury in a safety-critical or vulnerable-group category warns at once, scoped
+  to the category and the reporting city (DESIGN §3). A serious one warns as soon as a
+  second injured person (any severity) in the same category and city corroborates it
+  within the window: a lone serious injury is one account, and at national volume a few
+  arrive every week in every large category, unrelated to each other
+  (``lone_serious_warns`` restores the at-once rule). The score rises with every further
+  injured person.
 - Minor injuries warn only as a cluster: distinct injured complainants in one
   (category, city) within ``window_days`` against the category's national minor-injury
   rate spread over cities (Poisson tail), with a minimum count.
@@ -33,17 +36,18 @@ class InjurySignalConfig(DetectorConfig):
     further severe injury in the window; ``minor_min``: distinct minor injuries needed in a
     city; ``minor_max_p``: tail probability a minor cluster must beat; ``cities``: share of
     a category's national injuries one city is expected to see (≈ 1 / number of cities);
-    ``single_serious_discount``: points off a lone serious injury outside vulnerable-group
-    categories (one account; a second one, or a fatal one, warns)."""
+    ``minor_step``: points per further minor injury beside a severe one;
+    ``lone_serious_warns``: a serious injury warns without a second injured person."""
 
     window_days: float = 7.0
     serious_base: float = 48.0
     fatal_base: float = 60.0
     cluster_step: float = 9.0
+    minor_step: float = 4.0
     minor_min: int = 3
     minor_max_p: float = 1e-4
     city_share: float = 1 / 150
-    single_serious_discount: float = 0.0
+    lone_serious_warns: bool = False
     cooldown_hours: float = 168.0
     min_history_days: float = 0.0  # a fatal injury needs no baseline
 
@@ -84,9 +88,9 @@ class InjurySignal:
             if obs.injury == "minor":
                 stats[1] += 1
             sig = None
-            if obs.injury in _SEVERE and (category.safety_critical or category.vulnerable_group):
+            if (category.safety_critical or category.vulnerable_group) and self._severe_warns(q):
                 sig = self._severe(obs, key, q, category)
-                if sig is not None and sig.score < self.context.grading.blue:
+                if sig.score < self.context.grading.blue:
                     sig = None
             elif obs.injury == "minor":
                 sig = self._minor(obs, key, q, category, stats)
@@ -96,17 +100,25 @@ class InjurySignal:
                 self._evict(obs.ts)
         return out
 
+    def _severe_warns(self, q: deque) -> bool:
+        """A fatal injury in the window, or a serious one with a second injured person."""
+        injuries = {x[2] for x in q}
+        if "fatal" in injuries or ("serious" in injuries and self.config.lone_serious_warns):
+            return True
+        return "serious" in injuries and len({x[3] for x in q}) >= 2
+
     def _severe(self, obs: Observation, key: tuple[str, str], q: deque, category: Any) -> Signal:
         severe = [x for x in q if x[2] in _SEVERE]
+        severe_people = len({x[3] for x in severe})
+        minor_people = len({x[3] for x in q if x[2] == "minor"} - {x[3] for x in severe})
         worst = "fatal" if any(x[2] == "fatal" for x in severe) else "serious"
         base = (self.config.fatal_base if worst == "fatal" else self.config.serious_base)
-        if worst == "serious" and len(severe) == 1 and not category.vulnerable_group:
-            base -= self.config.single_serious_discount  # one account in an adult category: wait for a second
-        base += self.config.cluster_step * (len({x[3] for x in severe}) - 1)
+        base += self.config.cluster_step * (severe_people - 1) + self.config.minor_step * minor_people
         score, raisers = self.context.grading.raise_score(base, category, injury=worst)
         return self._signal(obs, key, q, score, "severe", {
             "severe_injuries": len(severe), "fatal": sum(x[2] == "fatal" for x in severe), "worst": worst,
-            "statistic": "count_of_severe_injuries", "threshold": 1, "raisers": raisers,
+            "injured": severe_people + minor_people, "statistic": "count_of_severe_injuries",
+            "threshold": 1 if worst == "fatal" or self.config.lone_serious_warns else 2, "raisers": raisers,
         }, f"{len(severe)} 起严重伤害" if worst == "serious" else f"{len(severe)} 起伤害事件含死亡")
 
     def _minor(self, obs: Observation, key: tuple[str, str], q: deque, category: Any, stats: list[int]) -> Signal | None:

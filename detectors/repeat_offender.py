@@ -23,8 +23,8 @@ the failure was not put right, 整改不到位) and unusual complaints multiply 
 failed item twice would be strong evidence too, but observations carry only the items'
 severities so far.) A signal needs odds ≥ ``min_odds`` and at least one earlier
 failure or complaint evidence; its score is ``score_at_even_odds`` + ``points_per_decade`` ·
-log10(odds) (yellow at even odds by default), raised for vulnerable-group and safety-critical
-categories and for injuries among the complaints. The explanation names both dates, the
+log10(odds) (yellow at even odds by default), raised when the new failure has an A类 item,
+for vulnerable-group and safety-critical categories and for injuries among the complaints. The explanation names both dates, the
 sample event ids, each factor and the probability of the repeat arising by chance.
 
 State is bounded: per (USCC, category) a few failures and pass dates; per USCC 30-day complaint
@@ -79,6 +79,7 @@ class RepeatOffenderConfig(DetectorConfig):
     min_odds: float = 1.0  # posterior odds needed for a signal
     score_at_even_odds: float = 70.0
     points_per_decade: float = 10.0  # score points per tenfold odds
+    critical_item_points: float = 10.0  # raise when the new failure has an A类 item (the hazard is grave)
     kept_failures: int = 3  # earlier failures remembered per (USCC, category)
     kept_passes: int = 12  # earlier passes remembered per (USCC, category)
     kept_complainants: int = 8  # recent distinct complainants remembered per USCC
@@ -317,7 +318,10 @@ class RepeatOffender:
         base = cfg.score_at_even_odds + cfg.points_per_decade * math.log10(odds)
         category = self.context.catalogue.get(obs.category)
         injury = complaints["worst_injury"] if used else ""
-        score, raisers = self.context.grading.raise_score(base, category, injury=injury)
+        score, raisers = self.context.grading.raise_score(
+            base + (cfg.critical_item_points if obs.critical > 0 else 0.0), category, injury=injury)
+        if obs.critical > 0:
+            raisers.append("critical_item")
         if score < self.context.grading.blue:
             return None
         region = self._region(obs, failures)

@@ -204,3 +204,18 @@ def test_entity_windows_expire_and_count_each_complainant_once(regions):
     assert (later.complaints, later.failures) == (0, 1)  # complaints left the 14-day window, the sample did not
     assert w.aggregates("c|mask|330100", START + 31 * 86400).failures == 0
     assert w.aggregates("c|mask|999999", START) is None
+
+
+def test_an_episode_gone_quiet_is_not_warned_again_from_its_residue(context, regions, background):
+    incident = _incident(regions, DAYS - 5)
+    t1, chain = START + (DAYS - 1) * 86400 + 10 * 3600, regions.chain("440305")
+    trickle = [Observation(event_id=f"late{j}", source="opinion", ts=t1 + j * 600, reach=100.0, sentiment=-0.6,
+                           weight=1.0, region="440305", chain=chain, category="cosmetics", uscc=ENTERPRISE)
+               for j in range(15)]  # a few more posts: 4 days after the episode went quiet (cool-down 3 days)
+
+    def enterprise_signals(config):
+        return [s for s in _run(context, background + incident + trickle, config) if s.scope.uscc == ENTERPRISE]
+    again = enterprise_signals(CrossSourceConfig(rearm_points=-1000.0))
+    assert any(s.ts >= t1 for s in again), "the residue must still pass the gate, else this test proves nothing"
+    quiet = enterprise_signals(CrossSourceConfig())
+    assert quiet and all(s.ts < t1 for s in quiet)

@@ -23,9 +23,23 @@ def test_fatal_injury_in_safety_critical_category_warns_at_once(context, regions
 
 def test_severe_injuries_corroborate_upwards(context, regions):
     det = InjurySignal(InjurySignalConfig(), context)
-    scores = [s.score for i in range(4) for s in det.update([_inj(regions, i, "serious")])]
-    assert scores == sorted(scores) and context.grading.level(scores[-1]) in ("orange", "red")
+    scores = [s.score for i in range(5) for s in det.update([_inj(regions, i, "serious")])]
+    assert len(scores) == 4 and scores == sorted(scores) and context.grading.level(scores[-1]) in ("orange", "red")
     assert context.grading.level(scores[0]) in ("blue", "yellow")
+
+
+def test_lone_serious_injury_waits_for_a_second_injured_person(context, regions):
+    det = InjurySignal(InjurySignalConfig(), context)
+    assert det.update([_inj(regions, 0, "serious")]) == []
+    assert det.update([_inj(regions, 1, "serious", region="330782")]) == []  # another city: no corroboration
+    out = det.update([_inj(regions, 2, "minor", region="330108")])  # same city (杭州), another person
+    assert len(out) == 1 and out[0].explanation["worst"] == "serious" and out[0].explanation["injured"] == 2
+    assert out[0].evidence[0] == "i0"
+
+
+def test_lone_serious_warns_when_configured(context, regions):
+    det = InjurySignal(InjurySignalConfig(lone_serious_warns=True), context)
+    assert len(det.update([_inj(regions, 0, "serious")])) == 1
 
 
 def test_serious_injury_in_ordinary_category_is_not_immediate(context, regions):

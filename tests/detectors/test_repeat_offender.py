@@ -198,3 +198,14 @@ def test_odd_observations_never_raise():
 def test_bad_configuration_is_refused(values, message):
     with pytest.raises(ConfigError, match=message):
         config_from_mapping(RepeatOffenderConfig, values, "detectors.repeat_offender")
+
+
+def test_a_critical_item_in_the_new_failure_raises_the_grade():
+    u = firm("330106", 1)
+    det = lambda: RepeatOffender(RepeatOffenderConfig(min_history_days=0), CONTEXT)  # noqa: E731
+    first = sample("a", 0, u, "fertilizer", failed=True, major=1)
+    major = det().update([first, sample("b", 40, u, "fertilizer", failed=True, major=1)])
+    critical = det().update([first, sample("b", 40, u, "fertilizer", failed=True, critical=1)])
+    assert len(major) == len(critical) == 1
+    assert "critical_item" in critical[0].explanation["raised_by"] and "critical_item" not in major[0].explanation["raised_by"]
+    assert critical[0].score >= major[0].score + RepeatOffenderConfig().critical_item_points

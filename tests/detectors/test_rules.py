@@ -108,7 +108,8 @@ def test_repeat_critical_failure_of_one_enterprise(context, regions):
     assert _run(context, [sample(0, USCC, 0), sample(1, USCC, 40)]) == []  # months apart
     assert _run(context, [sample(0, USCC, 0), sample(1, USCC, 3, critical=0)]) == []  # the second is no A类 failure
     signals = _run(context, [sample(0, USCC, 0), sample(1, USCC, 3)])
-    assert len(signals) == 1 and signals[0].scope.uscc == USCC and signals[0].scope.region_code is None
+    assert len(signals) == 1 and signals[0].scope.uscc == USCC and signals[0].scope.category == "mask"
+    assert signals[0].scope.region_code == "000000"  # the enterprise's failures wherever they were sampled
     assert context.grading.level(signals[0].score) == "orange"
 
 
