@@ -79,7 +79,7 @@ class RepeatOffenderConfig(DetectorConfig):
     min_odds: float = 1.0  # posterior odds needed for a signal
     score_at_even_odds: float = 70.0
     points_per_decade: float = 10.0  # score points per tenfold odds
-    critical_item_points: float = 10.0  # raise when the new failure has an A类 item (the hazard is grave)
+    critical_item_points: float = 15.0  # raise when the new failure has an A类 item: a repeat at even odds is orange
     kept_failures: int = 3  # earlier failures remembered per (USCC, category)
     kept_passes: int = 12  # earlier passes remembered per (USCC, category)
     kept_complainants: int = 8  # recent distinct complainants remembered per USCC

@@ -1,7 +1,8 @@
 """``riskwatch evaluate``: detection quality measured on simulated feeds with labelled incidents.
 
 Simulate → replay through the engine → match warnings to labelled incidents and decoys →
-recall, precision, median time to detection, level reached, decoy warnings — beside two
+recall, precision, median time to detection, level reached, decoy warnings, false alarms
+per 100 (category, province) days monitored (DESIGN §3) — beside two
 simple baselines on the same data: a fixed daily threshold (today ≥ 4 × the previous
 fortnight's daily mean and ≥ 5, per category and province) and EARS C2 (CDC) on daily
 counts per category and province.
@@ -59,6 +60,8 @@ class Metrics:
     decoy_warnings: int
     decoy_warnings_yellow_plus: int
     warnings: int
+    false_warnings: int = 0  # warnings on no incident (decoys included)
+    false_per_100_key_days: float | None = None  # per 100 (category, province) days monitored
     per_incident: dict[str, dict[str, Any]] = field(default_factory=dict)
     decoys: list[str] = field(default_factory=list)  # the warnings that fell on decoys, described
 
@@ -100,8 +103,9 @@ def _matches(w: Warning, label: dict[str, Any], regions: RegionTable) -> bool:
 
 
 def evaluate_alerts(name: str, warnings: Sequence[Warning], labels: Sequence[dict[str, Any]],
-                    regions: RegionTable) -> Metrics:
-    """Score ``warnings`` against ``labels`` (incidents and decoys)."""
+                    regions: RegionTable, key_days: int = 0) -> Metrics:
+    """Score ``warnings`` against ``labels`` (incidents and decoys); ``key_days``: the
+    (category, province) days monitored, for the false-alarm rate (0: not reported)."""
     incidents = [lb for lb in labels if not lb.get("decoy")]
     decoys = [lb for lb in labels if lb.get("decoy")]
     matched: dict[str, list[Warning]] = defaultdict(list)
@@ -142,7 +146,9 @@ def evaluate_alerts(name: str, warnings: Sequence[Warning], labels: Sequence[dic
         precision=true_w / len(warnings) if warnings else 1.0,
         median_ttd_hours=statistics.median(ttds) if ttds else None,
         level_reached=sum(reached) / n if n else None, decoy_warnings=decoy_w, decoy_warnings_yellow_plus=decoy_y,
-        warnings=len(warnings), per_incident=per, decoys=decoy_list)
+        warnings=len(warnings), false_warnings=len(warnings) - true_w,
+        false_per_100_key_days=100.0 * (len(warnings) - true_w) / key_days if key_days else None,
+        per_incident=per, decoys=decoy_list)
 
 
 class _Head(msgspec.Struct):
@@ -156,6 +162,11 @@ def baseline_warnings(lines: Iterable[bytes], regions: RegionTable) -> dict[str,
     """The two simple baselines over daily complaint counts per (category, province).
     A day's alarm is known at the end of that day (a daily query); consecutive alarm days of
     one key are one warning. Baselines do not grade: their warnings are all 'blue'."""
+    return _baselines(*_daily_counts(lines, regions))
+
+
+def _daily_counts(lines: Iterable[bytes], regions: RegionTable) -> tuple[dict[tuple[str, str], dict[int, int]], set[int]]:
+    """Complaints per (category, province) and day, and the days seen."""
     decode = msgspec.json.Decoder(_Head).decode
     counts: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     days: set[int] = set()
@@ -173,6 +184,10 @@ def baseline_warnings(lines: Iterable[bytes], regions: RegionTable) -> dict[str,
         d = day_index(ts)
         days.add(d)
         counts[(str(h.product.get("category", "")), chain[-1])][d] += 1
+    return counts, days
+
+
+def _baselines(counts: dict[tuple[str, str], dict[int, int]], days: set[int]) -> dict[str, list[Warning]]:
     if not days:
         return {"fixed_threshold": [], "ears_c2": []}
     first, last = min(days), max(days)
@@ -226,6 +241,8 @@ def format_report(results: Sequence[Metrics], labels: Sequence[dict[str, Any]]) 
     line("warnings", lambda m: str(m.warnings))
     line("decoy_warnings", lambda m: str(m.decoy_warnings))
     line("decoy_warnings_yellow+", lambda m: str(m.decoy_warnings_yellow_plus))
+    line("false_warnings", lambda m: str(m.false_warnings))
+    line("false_per_100_key_days", lambda m: "-" if m.false_per_100_key_days is None else f"{m.false_per_100_key_days:.4f}")
     if results and results[0].decoys:
         rows += ["", f"{results[0].name} warnings on decoys:"] + [f"  {d}" for d in results[0].decoys]
     return "\n".join(rows)
@@ -248,8 +265,10 @@ def run_evaluation(components: Any, days: int, seed: int, scale: float, workdir:
     decode = msgspec.json.Decoder(Alert).decode
     replay_file(events, components.engine(), components.validator, lambda b: alerts.append(decode(b)),
                 lambda _: None)
-    results = [evaluate_alerts("riskwatch", warnings_from_alerts(alerts), labels, components.regions)]
     with events.open("rb") as f:
-        for name, ws in baseline_warnings(f, components.regions).items():
-            results.append(evaluate_alerts(name, ws, labels, components.regions))
+        counts, days = _daily_counts(f, components.regions)
+    key_days = len(counts) * (max(days) - min(days) + 1) if days else 0
+    results = [evaluate_alerts("riskwatch", warnings_from_alerts(alerts), labels, components.regions, key_days)]
+    for name, ws in _baselines(counts, days).items():
+        results.append(evaluate_alerts(name, ws, labels, components.regions, key_days))
     return results, labels

@@ -28,13 +28,15 @@ def test_matching_by_nested_region_category_and_time(regions):
           _w("330106", "toy", "2025-03-05T00:00:00+08:00"),  # wrong category: false
           _w("420203", "cold_chain_food", "2025-03-11T00:00:00+08:00", "orange"),  # on the decoy
           _w("330106", "mask", "2025-03-20T00:00:00+08:00")]  # long after the end: false
-    m = evaluate_alerts("riskwatch", ws, LABELS, regions)
+    m = evaluate_alerts("riskwatch", ws, LABELS, regions, key_days=400)
     assert m.recall == 0.5 and m.precision == 0.25
+    assert m.false_warnings == 3 and m.false_per_100_key_days == 0.75
     assert m.per_incident["i1"] == {"kind": "factory_defect", "severity": "orange", "detected": True,
                                     "ttd_hours": 6.0, "level": "red", "reached": True, "detectors": ["d"]}
     assert m.decoy_warnings == 1 and m.decoy_warnings_yellow_plus == 1
     assert m.level_reached == 0.5 and m.median_ttd_hours == 6.0
-    assert "missed" in format_report([m], LABELS)
+    report = format_report([m], LABELS)
+    assert "missed" in report and "false_per_100_key_days\t0.7500" in report
 
 
 def test_baselines_fire_at_the_end_of_the_day(regions):
