@@ -14,11 +14,11 @@ Base rates decide, not the mere fact of a repeat: with a 7 % fail rate an enterp
 sampled often fails twice by chance. The evidence is weighed as posterior odds that the
 enterprise is a *persistent offender* (Bayes factors, as in sequential testing):
 
-    odds = prior odds × Π_failures (q/p)·(A类 ? q_A/s_A : (1−q_A)/(1−s_A)) × Π_passes (1−q)/(1−p)
-                      × (quick repeat factor) × (complaint factor)
+    odds = prior odds × Π_failures q/p × Π_passes (1−q)/(1−p) × (quick repeat factor) × (complaint factor)
 
-with p the category's learned fail rate, s_A its learned A类 share among failures, q and q_A
-an offender's. A repeat within ``very_quick_repeat_days`` / ``quick_repeat_days`` (30 / 90:
+with p the category's learned fail rate and q an offender's. How grave a failure is (A类
+items) does not make an enterprise more or less of a repeat offender — A类 shares range from
+5 % to 60 % between categories — it raises the warning's grade instead. A repeat within ``very_quick_repeat_days`` / ``quick_repeat_days`` (30 / 90:
 the failure was not put right, 整改不到位) and unusual complaints multiply the odds. (The same
 failed item twice would be strong evidence too, but observations carry only the items'
 severities so far.) A signal needs odds ≥ ``min_odds`` and at least one earlier
@@ -61,7 +61,6 @@ class RepeatOffenderConfig(DetectorConfig):
     complaint_issues: tuple[str, ...] = ("quality", "safety", "counterfeit", "labeling")  # product-related issues
     prior_offender_share: float = 0.05  # share of sampled enterprises that are persistent offenders
     offender_fail_rate: float = 0.5  # an offender's fail rate (q)
-    offender_critical_share: float = 0.5  # share of an offender's failures with an A类 item (q_A)
     prior_fail_rate: float = 0.07  # category fail rate before anything is learned
     prior_critical_share: float = 0.2  # A类 share among failures before anything is learned
     prior_samples: float = 50.0  # pseudo-samples behind the prior fail rate
@@ -76,7 +75,7 @@ class RepeatOffenderConfig(DetectorConfig):
     complaint_ambient_p: float = 0.01  # complaints count when this unlikely under the enterprise's earlier rate
     ambient_history_days: float = 30.0  # days of earlier history needed to know that rate
     newcomer_max_complaints: int = 10  # without that history, complaints count only up to this many
-    min_odds: float = 1.0  # posterior odds needed for a signal
+    min_odds: float = 0.5  # posterior odds needed for a signal (1 in 3 that it is a persistent offender)
     score_at_even_odds: float = 70.0
     points_per_decade: float = 10.0  # score points per tenfold odds
     critical_item_points: float = 15.0  # raise when the new failure has an A类 item: a repeat at even odds is orange
@@ -87,7 +86,7 @@ class RepeatOffenderConfig(DetectorConfig):
     min_history_days: float = 14.0
 
     def __post_init__(self) -> None:
-        for name in ("prior_offender_share", "offender_fail_rate", "offender_critical_share", "prior_fail_rate",
+        for name in ("prior_offender_share", "offender_fail_rate", "prior_fail_rate",
                      "prior_critical_share"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must lie in (0, 1)")
@@ -289,7 +288,7 @@ class RepeatOffender:
         if not earlier and not used:
             return None
         p, s_a = self._base_rates(obs.category)
-        q, q_a = cfg.offender_fail_rate, cfg.offender_critical_share
+        q = cfg.offender_fail_rate
         odds = cfg.prior_offender_share / (1.0 - cfg.prior_offender_share)
         factors: list[dict[str, Any]] = []
 
@@ -301,7 +300,7 @@ class RepeatOffender:
         failures = [*earlier, [obs.ts, obs.event_id, obs.critical, obs.major, obs.minor, obs.region]]
         for f in failures:
             crit = f[2] > 0
-            bf = (q / p) * ((q_a / s_a) if crit else ((1 - q_a) / (1 - s_a)))
+            bf = q / p
             factor(f"不合格 {rfc3339(f[0])[:10]}{' (A类)' if crit else ''}", bf, f[1])
         if passes:
             factor(f"合格 {len(passes)} 次", ((1 - q) / (1 - p)) ** len(passes))
