@@ -85,47 +85,68 @@ class ComplaintSurge:
         self.complainants: dict[tuple[str, str], int] = {}  # (pseudonym, category) → last day counted
         self.first_ts: float | None = None
         self.swept_day = -1
+        # Derived from the state, for ``_sweep`` (not state): day → complainants counted that
+        # day, day → keys whose latest day it became.
+        self._expiry: dict[int, list[tuple[str, str]]] = {}
+        self._quiet: dict[int, list[tuple[str, str]]] = {}
 
     # -- scoring ---------------------------------------------------------------------------
     def update(self, batch: Sequence[Observation]) -> list[Signal]:
         out: list[Signal] = []
+        cfg = self.config
+        min_count, evidence, history = cfg.min_count, cfg.evidence, cfg.min_history_days * DAY
+        cusum_at = tuple(level in cfg.cusum_levels for level in _LEVELS)
+        issues, levels_of, keys_of = self._issues, self.context.regions.levels, self.keys
         for obs in batch:
-            if obs.source != "complaint" or not obs.category or obs.issue not in self._issues:
+            if obs.source != "complaint" or not obs.category or obs.issue not in issues:
                 continue
+            ts = obs.ts
             if self.first_ts is None:
-                self.first_ts = obs.ts
-            day = day_index(obs.ts)
+                self.first_ts = ts
+            day = day_index(ts)
             if day > self.swept_day:
                 self._sweep(day)
             w = self._weight(obs, day)
-            self.national.add(obs.ts, w)
+            self.national.add(ts, w)
             if w <= 0:
                 continue
-            warm = obs.ts - self.first_ts >= self.config.min_history_days * DAY
-            activity = self._activity(obs.ts) if warm else 1.0
-            slots = self.context.regions.levels(obs.region)
+            warm = ts - self.first_ts >= history
+            slots = levels_of(obs.region)
             regions = [slots[0], slots[1], slots[2], NATIONAL]
             keys: list[_Key | None] = []
+            item = (ts, obs.event_id)  # one immutable evidence entry shared by the four keys
             for li, region in enumerate(regions):
                 if not region:
                     keys.append(None)
                     continue
-                key = self.keys.get((obs.category, region))
+                key = keys_of.get((obs.category, region))
                 if key is None:
-                    key = self.keys[(obs.category, region)] = _Key()
-                if warm and _LEVELS[li] in self.config.cusum_levels:
+                    key = keys_of[(obs.category, region)] = _Key()
+                # (the CUSUM has nothing to close while its day is the observation's)
+                if warm and cusum_at[li] and key.cusum_day != day:
                     sig = self._cusum(key, obs, region, day)
                     if sig is not None:
                         out.append(sig)
-                key.series.add(obs.ts, w)
-                key.recent.append((obs.ts, obs.event_id))
-                while key.recent and (key.recent[0][0] <= obs.ts - DAY or len(key.recent) > self.config.evidence):
-                    key.recent.popleft()
+                series = key.series
+                seen = series.day
+                series.add(ts, w)
+                if series.day != seen:
+                    self._quiet.setdefault(series.day, []).append((obs.category, region))
+                recent = key.recent
+                recent.append(item)
+                while recent and (recent[0][0] <= ts - DAY or len(recent) > evidence):
+                    recent.popleft()
                 keys.append(key)
             if warm:
+                # Every key was just rolled to ``ts`` by ``add``, so its running 24 h sum is the
+                # observed count. The activity ratio and the parent prior are pure look-ups (they
+                # change no state but a cache), needed only when a key has enough complaints.
+                activity = None
                 for li, key in enumerate(keys):
-                    if key is not None:
-                        prior = self._prior(keys, regions, li, obs.ts)
+                    if key is not None and key.series.h24 >= min_count[li]:
+                        if activity is None:
+                            activity = self._activity(ts)
+                        prior = self._prior(keys, regions, li, ts)
                         sig = self._surge(key, obs, regions[li], li, activity, prior)
                         if sig is not None:
                             out.append(sig)
@@ -137,8 +158,11 @@ class ComplaintSurge:
             return obs.weight
         ck = (obs.complainant, obs.category)
         last = self.complainants.get(ck)
-        self.complainants[ck] = day if last is None or day - last >= self.config.complainant_days else last
-        return obs.weight if last is None or day - last >= self.config.complainant_days else 0.0
+        if last is None or day - last >= self.config.complainant_days:
+            self.complainants[ck] = day
+            self._expiry.setdefault(day, []).append(ck)
+            return obs.weight
+        return 0.0
 
     def _activity(self, ts: float) -> float:
         """National all-category complaints in the last 24 h against their baseline, clamped to [0.5, 4]."""
@@ -246,11 +270,32 @@ class ComplaintSurge:
         return sum(vals) / len(vals) if len(vals) >= 7 else None
 
     def _sweep(self, day: int) -> None:
-        """Once a day: forget keys quiet for 35 days and complainants past their window."""
+        """Once a day: forget keys quiet for 35 days and complainants past their window.
+
+        Only the candidates are visited: ``_expiry`` lists the complainants counted on each day
+        and ``_quiet`` the keys whose latest day became each day (an entry is stale when its
+        key moved on since, which the test below sees)."""
         self.swept_day = day
-        cutoff = day - self.config.complainant_days
-        self.complainants = {k: d for k, d in self.complainants.items() if d > cutoff}
-        self.keys = {k: v for k, v in self.keys.items() if v.series.day > day - 35}
+        cutoff, horizon = day - self.config.complainant_days, day - 35
+        complainants, keys = self.complainants, self.keys
+        for d in [d for d in self._expiry if d <= cutoff]:
+            for ck in self._expiry.pop(d):
+                last = complainants.get(ck)
+                if last is not None and last <= cutoff:
+                    del complainants[ck]
+        for d in [d for d in self._quiet if d <= horizon]:
+            for k in self._quiet.pop(d):
+                key = keys.get(k)
+                if key is not None and key.series.day <= horizon:
+                    del keys[k]
+
+    def _index(self) -> None:
+        """Rebuild the sweep's candidate lists from the state (after ``restore``)."""
+        self._expiry, self._quiet = {}, {}
+        for ck, d in self.complainants.items():
+            self._expiry.setdefault(d, []).append(ck)
+        for k, key in self.keys.items():
+            self._quiet.setdefault(key.series.day, []).append(k)
 
     # -- state -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -274,6 +319,7 @@ class ComplaintSurge:
             k.series, k.recent, k.cusum, k.cusum_day = CountSeries.from_json(series), deque(
                 (float(t), e) for t, e in recent), cusum, cusum_day
             self.keys[(c, r)] = k
+        self._index()
         return self
 
 

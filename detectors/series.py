@@ -38,15 +38,19 @@ class CountSeries:
     def _roll(self, ts: float) -> tuple[int, int]:
         h = int(ts // 3600)
         d = int((ts + 28800) // 86400)
-        if h > self.hour:
-            if self.hour < 0 or h - self.hour >= HOURS:
+        last = self.hour
+        if h > last:
+            if last < 0 or h - last >= HOURS:
                 self.hours = [0.0] * HOURS
                 self.h24 = 0.0
             else:
-                hours = self.hours
-                for x in range(self.hour + 1, h + 1):
-                    self.h24 -= hours[x % HOURS]
-                    hours[x % HOURS] = 0.0
+                hours, h24 = self.hours, self.h24
+                for x in range(last + 1, h + 1):
+                    v = hours[x % HOURS]
+                    if v:  # subtracting an empty hour changes nothing: skip it
+                        h24 -= v
+                        hours[x % HOURS] = 0.0
+                self.h24 = h24
             self.hour = h
         if d > self.day:
             if self.day < 0 or d - self.day >= DAYS:
@@ -71,6 +75,8 @@ class CountSeries:
             self.h24 += n
         if d > self.day - DAYS:
             self.days[d % DAYS] += n
+            if d != self.day:  # a late event changed a past day: the cached baseline may be stale
+                self._memo = ()
 
     def last_24h(self, ts: float) -> float:
         """Sum over the 24 hours ending with the hour of ``ts``."""

@@ -73,8 +73,11 @@ class Validator:
         return cls(RegionTable.load(), Catalogue.load(), Privacy(salt))
 
     # -- fast path -----------------------------------------------------------------------
-    def validate(self, raw: bytes | str, position: Position | None = None) -> Record | DeadLetter:
-        """One line (without its newline) → ``Record`` or ``DeadLetter``."""
+    def validate(self, raw: bytes | str, position: Position | None = None,
+                 ts: float | None = None) -> Record | DeadLetter:
+        """One line (without its newline) → ``Record`` or ``DeadLetter``. ``ts``: the line's
+        ``occurred_at`` in epoch seconds when the caller has already converted it (replay's
+        sort pass), else ``None``."""
         if len(raw) > MAX_LINE_BYTES:
             head = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
             return self.oversized(head[:_RAW_KEEP], max(0, len(head) - _RAW_KEEP), position)
@@ -84,7 +87,7 @@ class Validator:
             return self._explain(raw, position)
         if not self._accepts(ev):
             return self._explain(raw, position)
-        return self._record(ev, position)
+        return self._record(ev, position, ts)
 
     def _accepts(self, ev: Event) -> bool:
         """The cross-field and reference-data rules, as one quick predicate."""
@@ -99,7 +102,7 @@ class Validator:
             and (ev.reported_at is None or ev.reported_at >= ev.occurred_at)
         )
 
-    def _record(self, ev: Event, position: Position | None) -> Record:
+    def _record(self, ev: Event, position: Position | None, ts: float | None = None) -> Record:
         """Mask free text and replace the complainant by its pseudonym."""
         pseudonym = None
         c = ev.complaint
@@ -114,7 +117,7 @@ class Validator:
             o.text = self.privacy.mask_text(o.text)
             if o.title:
                 o.title = self.privacy.mask_text(o.title)
-        return Record(ev, ev.occurred_at.timestamp(), pseudonym, position)
+        return Record(ev, ev.occurred_at.timestamp() if ts is None else ts, pseudonym, position)
 
     def oversized(self, head: bytes, dropped: int, position: Position | None = None) -> DeadLetter:
         """A line whose tail (``dropped`` bytes) the reader had to discard: rejected as too long."""
