@@ -10,11 +10,19 @@
 - Minor injuries warn only as a cluster: distinct injured complainants in one
   (category, city) within ``window_days`` against the category's national minor-injury
   rate spread over cities (Poisson tail), with a minimum count.
+- Injuries naming one enterprise (USCC) anywhere in the country: distinct injured people
+  within ``window_days`` against the enterprise's complaints in the window (at least its
+  long-run volume) times the national share of complaints reporting an injury (Poisson
+  tail, at least ``maker_min`` people): 3·15 brings every enterprise more complaints, and
+  with them more injury reports, and that is no cluster. A
+  defective product sold nation-wide hurts people in many cities, one or two each — no
+  city cluster, but an unmistakable one at its maker.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import math
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -27,6 +35,7 @@ __all__ = ["InjurySignal", "InjurySignalConfig"]
 
 LAYOUT = 1
 _SEVERE = {"serious", "fatal"}
+_RANK = {"minor": 1, "serious": 2, "fatal": 3}
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,14 @@ class InjurySignalConfig(DetectorConfig):
     city; ``minor_max_p``: tail probability a minor cluster must beat; ``cities``: share of
     a category's national injuries one city is expected to see (≈ 1 / number of cities);
     ``minor_step``: points per further minor injury beside a severe one;
-    ``lone_serious_warns``: a serious injury warns without a second injured person."""
+    ``lone_serious_warns``: a serious injury warns without a second injured person;
+    ``maker_min`` / ``maker_max_p``: distinct injured people naming one enterprise and the
+    tail probability they must beat (few tests run: one per injury naming an enterprise, a few
+    a day nation-wide; passing it is blue); ``maker_floor``: least complaints a day assumed for an
+    enterprise; ``maker_history_days``: days of complaints its rate is averaged over at least;
+    ``injury_prior`` / ``injury_prior_complaints``: share of complaints reporting an injury
+    before any is counted, and its weight in complaints; ``maker_idle_days``: an enterprise
+    without complaints this long is forgotten."""
 
     window_days: float = 7.0
     serious_base: float = 48.0
@@ -48,6 +64,13 @@ class InjurySignalConfig(DetectorConfig):
     minor_max_p: float = 1e-4
     city_share: float = 1 / 150
     lone_serious_warns: bool = False
+    maker_min: int = 3
+    maker_max_p: float = 1e-4
+    maker_floor: float = 0.2
+    maker_history_days: float = 14.0
+    injury_prior: float = 0.003
+    injury_prior_complaints: float = 20000.0
+    maker_idle_days: float = 60.0
     cooldown_hours: float = 168.0
     min_history_days: float = 0.0  # a fatal injury needs no baseline
 
@@ -64,11 +87,22 @@ class InjurySignal:
         self.config, self.context = config, context
         self.recent: dict[tuple[str, str], deque[tuple[float, str, str, str]]] = {}  # (ts, id, injury, who)
         self.minor_days: dict[str, list[int]] = {}  # category → [first day seen, minor injuries total]
+        # uscc → [first complaint ts, complaints, last complaint ts, injuries [[ts, id, injury, who, category]],
+        #         complaints per day of the window {day: count}]
+        self.makers: dict[str, list[Any]] = {}
+        self.national = [0, 0]  # complaints naming an enterprise, those reporting an injury
+        self.sweep_day = -1
 
     def update(self, batch: Sequence[Observation]) -> list[Signal]:
         out: list[Signal] = []
         for obs in batch:
-            if obs.source != "complaint" or obs.injury not in ("minor", "serious", "fatal") or not obs.category:
+            if obs.source != "complaint" or not math.isfinite(obs.ts):
+                continue
+            if obs.uscc:
+                sig = self._maker(obs)
+                if sig is not None:
+                    out.append(sig)
+            if obs.injury not in ("minor", "serious", "fatal") or not obs.category:
                 continue
             category = self.context.catalogue.get(obs.category)
             if category is None:
@@ -138,6 +172,68 @@ class InjurySignal:
             "threshold": self.config.minor_max_p, "raisers": raisers,
         }, f"{n} 起伤害聚集")
 
+    def _maker(self, obs: Observation) -> Signal | None:
+        """Count a complaint naming an enterprise; test the enterprise when it reports an injury."""
+        cfg, ts = self.config, obs.ts
+        day = day_index(ts)
+        if day > self.sweep_day:
+            self.sweep_day = day
+            idle = ts - cfg.maker_idle_days * DAY
+            self.makers = {u: m for u, m in self.makers.items() if m[2] >= idle}
+        m = self.makers.get(obs.uscc)
+        if m is None:
+            m = self.makers[obs.uscc] = [ts, 0, ts, [], {}]
+        m[1] += 1
+        m[2] = max(m[2], ts)
+        daily: dict[int, int] = m[4]
+        daily[day] = daily.get(day, 0) + 1
+        if len(daily) > cfg.window_days + 1:
+            for d in [d for d in daily if d < day - cfg.window_days]:
+                del daily[d]
+        hurt = obs.injury in ("minor", "serious", "fatal")
+        self.national[0] += 1
+        self.national[1] += hurt
+        if not hurt:
+            return None
+        horizon = ts - cfg.window_days * DAY
+        injuries = m[3] = [x for x in m[3] if x[0] >= horizon]
+        who = obs.complainant or obs.event_id
+        if any(x[3] == who for x in injuries):
+            return None  # the same person reporting again adds nothing
+        injuries.append([ts, obs.event_id, obs.injury, who, obs.category])
+        n = len(injuries)
+        if n < cfg.maker_min:
+            return None
+        days = max(cfg.maker_history_days, (ts - m[0]) / DAY)
+        share = (self.national[1] + cfg.injury_prior * cfg.injury_prior_complaints) / (
+            self.national[0] + cfg.injury_prior_complaints)
+        recent = sum(k for d, k in daily.items() if d > day - cfg.window_days)
+        exposure = max(recent, max(m[1] / days, cfg.maker_floor) * cfg.window_days)
+        expected = exposure * share
+        p = poisson_upper_tail(n, expected)
+        if p > cfg.maker_max_p:
+            return None
+        cats = Counter(x[4] for x in injuries if x[4])
+        cat = min(cats, key=lambda c: (-cats[c], c)) if cats else ""
+        worst = max((x[2] for x in injuries), key=_RANK.__getitem__)
+        # few tests run (one per injury naming an enterprise): passing the bar is blue; more
+        # surprise or more people add points
+        base = 50.0 + min(10.0 * math.log10(cfg.maker_max_p / max(p, 1e-300)), 8.0 * (n - cfg.maker_min + 1))
+        score, raisers = self.context.grading.raise_score(base, self.context.catalogue.get(cat), injury=worst)
+        scope = Scope(category=cat or None, uscc=obs.uscc)
+        ordered = sorted(injuries, key=lambda x: (-_RANK[x[2]], -x[0]))
+        return Signal(
+            detector=self.name, scope=scope, ts=ts, window_start=day_index(injuries[0][0]) * DAY - 8 * 3600,
+            window_end=ts, score=score, trigger=obs.event_id,
+            title=f"{self.context.scope_name(scope)} 产品伤害聚集 ({int(cfg.window_days)}天内 {n} 人受伤)",
+            explanation={"test": "enterprise_cluster", "window_days": cfg.window_days, "sources": ["complaint"],
+                         "injured": n, "worst": worst, "expected": round(expected, 4),
+                         "enterprise_complaints_per_day": round(m[1] / days, 3), "enterprise_complaints_window": recent,
+                         "injury_share": round(share, 6),
+                         "statistic": "poisson_upper_tail", "p_value": p, "threshold": cfg.maker_max_p,
+                         "raisers": raisers},
+            evidence=[x[1] for x in ordered])
+
     def _signal(self, obs: Observation, key: tuple[str, str], q: deque, score: float, test: str,
                 facts: dict[str, Any], what: str) -> Signal:
         scope = Scope(region_code=key[1], category=key[0])
@@ -158,7 +254,10 @@ class InjurySignal:
     def snapshot(self) -> dict[str, Any]:
         return {"layout": LAYOUT,
                 "recent": {f"{c}|{r}": [list(x) for x in q] for (c, r), q in sorted(self.recent.items())},
-                "minor_days": {k: list(v) for k, v in sorted(self.minor_days.items())}}
+                "minor_days": {k: list(v) for k, v in sorted(self.minor_days.items())},
+                "makers": {u: [a, n, b, xs, [[d, k] for d, k in sorted(c.items())]] for u, (a, n, b, xs, c) in sorted(self.makers.items())},
+                "national": list(self.national),
+                "sweep_day": self.sweep_day}
 
     @classmethod
     def restore(cls, config: InjurySignalConfig, state: Mapping[str, Any], context: Context) -> InjurySignal:
@@ -167,4 +266,8 @@ class InjurySignal:
             c, r = name.split("|")
             self.recent[(c, r)] = deque((float(t), e, i, w) for t, e, i, w in q)
         self.minor_days = {k: list(v) for k, v in state["minor_days"].items()}
+        self.makers = {u: [float(a), int(n), float(b), [list(x) for x in xs], {int(d): int(k) for d, k in c}]
+                       for u, (a, n, b, xs, c) in state.get("makers", {}).items()}
+        self.national = list(state.get("national", [0, 0]))
+        self.sweep_day = int(state.get("sweep_day", -1))
         return self

@@ -58,3 +58,40 @@ def test_same_person_repeating_adds_nothing(context, regions):
     det = InjurySignal(InjurySignalConfig(), context)
     out = [s for i in range(6) for s in det.update([_inj(regions, i, "minor", category="toy", who="same")])]
     assert out == []
+
+
+def _named(regions, i, injury, uscc, region, category="infant_formula", day=0.0):
+    return Observation(event_id=f"m{i}", source="complaint", ts=T0 + day * 86400 + i * 60, region=region,
+                       chain=regions.chain(region), category=category, uscc=uscc, issue="quality", injury=injury,
+                       complainant=f"q{i}")
+
+
+def test_injuries_in_many_cities_naming_one_enterprise_warn_at_the_enterprise(context, regions):
+    maker, counties = "91430304MA4L0XYZ1A", ["330106", "420102", "510104", "440106", "110105"]
+    det = InjurySignal(InjurySignalConfig(), context)
+    routine = [_named(regions, i, "none", maker, counties[i % 5], day=i * 0.5) for i in range(28)]  # 2 a day, 14 days
+    assert det.update(routine) == []
+    hurt = [_named(regions, 100 + i, "minor", maker, c, day=14.5) for i, c in enumerate(counties[:3])]
+    out = det.update(hurt)
+    assert len(out) == 1 and out[0].scope.uscc == maker and out[0].scope.category == "infant_formula"
+    assert out[0].explanation["test"] == "enterprise_cluster" and out[0].explanation["injured"] == 3
+    assert "vulnerable_group" in out[0].explanation["raisers"] and set(out[0].evidence) == {"m100", "m101", "m102"}
+
+
+def test_a_big_brand_with_many_complaints_has_room_for_a_few_injuries(context, regions):
+    maker, counties = "91440300MA5F0XYZ2B", ["330106", "420102", "510104", "440106", "110105"]
+    det = InjurySignal(InjurySignalConfig(), context)
+    routine = [_named(regions, i, "none", maker, counties[i % 5], "small_appliance", day=i / 400) for i in range(5600)]
+    assert det.update(routine) == []  # 400 complaints a day for 14 days
+    hurt = [_named(regions, 9000 + i, "minor", maker, c, "small_appliance", day=14.5) for i, c in enumerate(counties[:3])]
+    assert [s for s in det.update(hurt) if s.explanation["test"] == "enterprise_cluster"] == []
+
+
+def test_injuries_among_a_calendar_surge_of_complaints_are_no_enterprise_cluster(context, regions):
+    maker, counties = "91430304MA4L0XYZ1A", ["330106", "420102", "510104", "440106", "110105"]
+    det = InjurySignal(InjurySignalConfig(), context)
+    routine = [_named(regions, i, "none", maker, counties[i % 5], day=i * 0.5) for i in range(28)]  # 2 a day
+    surge = [_named(regions, 50 + i, "none", maker, counties[i % 5], day=14.0 + i / 100) for i in range(40)]  # 3·15
+    assert det.update(routine + surge) == []
+    hurt = [_named(regions, 100 + i, "minor", maker, c, day=14.5) for i, c in enumerate(counties[:3])]
+    assert det.update(hurt) == []
