@@ -12,7 +12,8 @@
   rate spread over cities (Poisson tail), with a minimum count.
 - Injuries naming one enterprise (USCC) anywhere in the country: distinct injured people
   within ``window_days`` against the enterprise's complaints in the window (at least its
-  long-run volume) times the national share of complaints reporting an injury (Poisson
+  long-run volume) times the share of complaints about that category reporting an injury
+  nationally (cosmetics hurt skin far more often than clothing does; Poisson
   tail, at least ``maker_min`` people): 3·15 brings every enterprise more complaints, and
   with them more injury reports, and that is no cluster. A
   defective product sold nation-wide hurts people in many cities, one or two each — no
@@ -69,7 +70,7 @@ class InjurySignalConfig(DetectorConfig):
     maker_floor: float = 0.2
     maker_history_days: float = 14.0
     injury_prior: float = 0.003
-    injury_prior_complaints: float = 20000.0
+    injury_prior_complaints: float = 2000.0
     maker_idle_days: float = 60.0
     cooldown_hours: float = 168.0
     min_history_days: float = 0.0  # a fatal injury needs no baseline
@@ -90,7 +91,7 @@ class InjurySignal:
         # uscc → [first complaint ts, complaints, last complaint ts, injuries [[ts, id, injury, who, category]],
         #         complaints per day of the window {day: count}]
         self.makers: dict[str, list[Any]] = {}
-        self.national = [0, 0]  # complaints naming an enterprise, those reporting an injury
+        self.national: dict[str, list[int]] = {}  # category → [complaints naming an enterprise, injured among them]
         self.sweep_day = -1
 
     def update(self, batch: Sequence[Observation]) -> list[Signal]:
@@ -191,8 +192,11 @@ class InjurySignal:
             for d in [d for d in daily if d < day - cfg.window_days]:
                 del daily[d]
         hurt = obs.injury in ("minor", "serious", "fatal")
-        self.national[0] += 1
-        self.national[1] += hurt
+        counts = self.national.get(obs.category)
+        if counts is None:
+            counts = self.national[obs.category] = [0, 0]
+        counts[0] += 1
+        counts[1] += hurt
         if not hurt:
             return None
         horizon = ts - cfg.window_days * DAY
@@ -205,8 +209,8 @@ class InjurySignal:
         if n < cfg.maker_min:
             return None
         days = max(cfg.maker_history_days, (ts - m[0]) / DAY)
-        share = (self.national[1] + cfg.injury_prior * cfg.injury_prior_complaints) / (
-            self.national[0] + cfg.injury_prior_complaints)
+        share = (counts[1] + cfg.injury_prior * cfg.injury_prior_complaints) / (
+            counts[0] + cfg.injury_prior_complaints)
         recent = sum(k for d, k in daily.items() if d > day - cfg.window_days)
         exposure = max(recent, max(m[1] / days, cfg.maker_floor) * cfg.window_days)
         expected = exposure * share
@@ -256,7 +260,7 @@ class InjurySignal:
                 "recent": {f"{c}|{r}": [list(x) for x in q] for (c, r), q in sorted(self.recent.items())},
                 "minor_days": {k: list(v) for k, v in sorted(self.minor_days.items())},
                 "makers": {u: [a, n, b, xs, [[d, k] for d, k in sorted(c.items())]] for u, (a, n, b, xs, c) in sorted(self.makers.items())},
-                "national": list(self.national),
+                "national": dict(sorted(self.national.items())),
                 "sweep_day": self.sweep_day}
 
     @classmethod
@@ -268,6 +272,6 @@ class InjurySignal:
         self.minor_days = {k: list(v) for k, v in state["minor_days"].items()}
         self.makers = {u: [float(a), int(n), float(b), [list(x) for x in xs], {int(d): int(k) for d, k in c}]
                        for u, (a, n, b, xs, c) in state.get("makers", {}).items()}
-        self.national = list(state.get("national", [0, 0]))
+        self.national = {c: list(v) for c, v in state.get("national", {}).items()}
         self.sweep_day = int(state.get("sweep_day", -1))
         return self
