@@ -44,7 +44,9 @@ class ComplaintSurgeConfig(DetectorConfig):
     count per level (sparse keys); ``max_p``: the tail probability a surge must beat;
     ``complainant_days``: how long a complainant counts once per category;
     ``cusum_h``: CUSUM alarm threshold (log-likelihood-ratio units), ``cusum_shift``: the
-    relative rise it is tuned to; ``evidence``: event ids kept per key."""
+    relative rise it is tuned to, ``cusum_min_mean``: the least daily baseline it assumes (a
+    sparse key must rise to a few complaints a day before its sum grows), ``cusum_day_cap``: the
+    most one day counts, as a multiple of its baseline; ``evidence``: event ids kept per key."""
 
     issues: tuple[str, ...] = ("quality", "safety", "counterfeit", "false_advertising", "labeling", "other")
     min_count: tuple[int, int, int, int] = (4, 5, 8, 12)
@@ -56,6 +58,7 @@ class ComplaintSurgeConfig(DetectorConfig):
     cusum_h: float = 12.0
     cusum_shift: float = 1.5
     cusum_min_mean: float = 3.0
+    cusum_day_cap: float = 2.5
     evidence: int = 40
     cooldown_hours: float = 72.0
 
@@ -235,14 +238,17 @@ class ComplaintSurge:
                 continue
             x = key.series.day_count(d)
             mu0 = self._lagged_mean(key.series, d)
-            if mu0 is None or mu0 < cfg.cusum_min_mean:
+            if mu0 is None:
                 key.cusum = 0.0
                 continue
+            mu0 = max(mu0, cfg.cusum_min_mean)  # a floor, not a gate: a baseline wavering near it must not reset the sum
             nat = self.national.day_count(d)
             nat0 = self._lagged_mean(self.national, d)
             if nat0:
                 mu0 *= max(0.5, min(4.0, nat / nat0))
-            key.cusum, _ = cusum_poisson_step(key.cusum, x, mu0, cfg.cusum_shift)
+            # a slow rise is a sustained moderate excess: a burst day (the surge test's business, or
+            # its residue) adds no more than ``cusum_day_cap`` × the baseline would
+            key.cusum, _ = cusum_poisson_step(key.cusum, min(x, cfg.cusum_day_cap * mu0), mu0, cfg.cusum_shift)
             if key.cusum > cfg.cusum_h:
                 base = min(74.0, 50.0 + 3.0 * (key.cusum - cfg.cusum_h))
                 category = self.context.catalogue.get(obs.category)

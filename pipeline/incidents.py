@@ -370,10 +370,11 @@ ARCHETYPES: dict[str, tuple[Callable[[IncidentContext, int], Incident], int, int
 _REFERENCE_WINDOW = 39  # days after FIRST_DAY in the default 60-day run
 
 
-def plan_incidents(ctx: IncidentContext) -> list[Incident]:
+def plan_incidents(ctx: IncidentContext, only: Sequence[str] = ()) -> list[Incident]:
     """Choose and generate the run's incidents: every archetype once plus 0–2 repeats in a
     60-day run (proportionally more in longer runs, a random subset in shorter ones), each
-    starting on or after ``FIRST_DAY`` and ending inside the run."""
+    starting on or after ``FIRST_DAY`` and ending inside the run. ``only``: exactly these
+    archetypes (those that fit the run), in this order."""
     window = ctx.days - FIRST_DAY
     if window <= 0:
         return []
@@ -382,6 +383,8 @@ def plan_incidents(ctx: IncidentContext) -> list[Incident]:
     names = list(fits)
     if not names:
         return []
+    if only:
+        return [ARCHETYPES[name][0](ctx, ctx.int(FIRST_DAY, ctx.days - fits[name])) for name in only if name in fits]
     repeatable = [n for n in names if ARCHETYPES[n][3]] or names
     n_total = round((len(ARCHETYPES) + ctx.int(0, 2)) * window / _REFERENCE_WINDOW)
     chosen = [names[i] for i in ctx.rng.permutation(len(names))][:n_total]

@@ -37,7 +37,7 @@ import orjson
 
 from pipeline.decoys import Calendar, plan_decoys
 from pipeline.event_builder import Draft, EventBuilder, viral_reach
-from pipeline.incidents import Incident, IncidentContext, plan_incidents
+from pipeline.incidents import ARCHETYPES, Incident, IncidentContext, plan_incidents
 from pipeline.synthetic_world import CST, SOURCES, Clock, SyntheticWorld, load_profile, short_name
 from pipeline.text_templates import BRAND, CITY, R_WIDTH, TextMaker, TextPool
 from schemas.categories import Catalogue
@@ -65,8 +65,9 @@ class SimulationConfig:
     ``seed`` for every random draw; ``scale`` (≥ 0) multiplies all background volumes, not
     incident sizes; ``incidents`` adds the incident archetypes and the professional-claimant
     and viral-praise decoys (calendar effects are part of the background either way);
-    ``invalid_rate`` (0–1) is the share of background lines deliberately malformed.
-    Raises ``ConfigError`` on out-of-range values.
+    ``invalid_rate`` (0–1) is the share of background lines deliberately malformed;
+    ``archetypes``: when given, exactly these incident archetypes, in this order (golden
+    tests), instead of the random plan. Raises ``ConfigError`` on out-of-range values.
     """
 
     days: int = 60
@@ -75,6 +76,7 @@ class SimulationConfig:
     scale: float = 1.0
     incidents: bool = True
     invalid_rate: float = 0.001
+    archetypes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.days, Integral) or self.days < 1:
@@ -85,6 +87,9 @@ class SimulationConfig:
             raise ConfigError("simulation.scale", f"must be a finite number >= 0, got {self.scale!r}")
         if not (isinstance(self.invalid_rate, (int, float)) and 0 <= self.invalid_rate <= 1):
             raise ConfigError("simulation.invalid_rate", f"must be within 0..1, got {self.invalid_rate!r}")
+        unknown = [a for a in self.archetypes if a not in ARCHETYPES]
+        if unknown:
+            raise ConfigError("simulation.archetypes", f"unknown archetype {unknown[0]!r}; known: {sorted(ARCHETYPES)}")
         if not isinstance(self.start, datetime):
             raise ConfigError("simulation.start", f"must be a datetime, got {self.start!r}")
 
@@ -175,7 +180,7 @@ class Simulator:
         if cfg.incidents:
             ctx = IncidentContext(self.world, self.builder, self.clock, rng, cfg.days, self.volume,
                                   self._hour, profile["incident_texts"])
-            incidents = [i for i in plan_incidents(ctx) if i.drafts]
+            incidents = [i for i in plan_incidents(ctx, cfg.archetypes) if i.drafts]
             incidents += [i for i in plan_decoys(ctx) if i.drafts]
         nation = sorted({p for p, w in zip(self.world.leaf_province, self.world.leaf_weight, strict=True) if w > 0})
         incidents += self.calendar.decoys(self.clock, cfg.days, nation)
