@@ -1,0 +1,75 @@
+"""The entity registry: brands and makers learned from structured events reach opinion text the
+next day, deterministically, and survive a snapshot."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from detectors.lexicon import Lexicon
+from pipeline.entities import EntityRegistry
+from schemas.event import Record
+from schemas.uscc import make_uscc
+
+DAY = 86400.0
+MAKER = "914201063141592684"  # the contract example's enterprise
+
+
+@pytest.fixture(scope="module")
+def lexicon(catalogue):
+    return Lexicon.load(catalogue=catalogue)
+
+
+def _record(validator, make_event, i, **overrides) -> Record:
+    out = validator.validate(orjson.dumps(make_event(event_id=f"e{i}", **overrides)))
+    assert isinstance(out, Record), out
+    return out
+
+
+def test_a_brand_seen_in_complaints_is_read_in_posts_from_the_next_day(validator, make_event, lexicon):
+    reg = EntityRegistry(lexicon)
+    post = "安护的口罩戴了两天就起疹子"
+    assert reg.lexicon(1741140000.0) is lexicon  # 2025-03-05 10:00 +08:00: nothing learned yet
+    for i in range(3):
+        reg.learn(_record(validator, make_event, i))  # brand 安护, category mask, maker MAKER
+    today = reg.lexicon(1741140900.0)  # the same day: unchanged
+    assert "安护" not in today.analyze(post).brands  # learned today, known tomorrow
+    tomorrow = reg.lexicon(1741140900.0 + DAY)
+    facts = tomorrow.analyze(post)
+    assert facts.brands == ("安护",) and facts.enterprises == (MAKER,)
+    assert facts.categories and facts.categories[0][0] == "mask"
+
+
+def test_rare_or_shared_brands_are_not_attributed(validator, make_event, lexicon):
+    reg = EntityRegistry(lexicon)
+    reg.learn(_record(validator, make_event, 0, **{"product.brand": "稀有牌"}))  # once: too rare
+    for i, uscc in enumerate([make_uscc("420106", "314159268"), make_uscc("330106", "MA27U8XQ4"),
+                              make_uscc("440300", "MA5FBWNU2")] * 2):
+        reg.learn(_record(validator, make_event, 10 + i, **{"product.brand": "通用牌", "enterprise.uscc": uscc}))
+    brands, makers = reg.lexicon(1741140900.0 + DAY) and reg.active
+    assert "稀有牌" not in brands and brands.get("通用牌") == "mask"
+    assert "通用牌" not in makers  # three makers share it: no one maker
+
+
+def test_snapshot_restores_the_same_lexicon_and_counts(validator, make_event, lexicon):
+    reg = EntityRegistry(lexicon)
+    for i in range(4):
+        reg.learn(_record(validator, make_event, i))
+    reg.lexicon(1741140900.0 + DAY)
+    snap = orjson.loads(orjson.dumps(reg.snapshot()))
+    again = EntityRegistry(lexicon, snap)
+    assert again.snapshot() == reg.snapshot()
+    post = "安护口罩有刺鼻气味"
+    assert again.lexicon(1741140900.0 + DAY).analyze(post) == reg.lexicon(1741140900.0 + DAY).analyze(post)
+
+
+def test_opinion_posts_teach_nothing(validator, make_event, lexicon):
+    reg = EntityRegistry(lexicon)
+    body = {"platform": "weibo", "text": "安护口罩不错", "sentiment": 0.5}
+    post = make_event(source="opinion", complaint=None, opinion=body)
+    for i in range(5):
+        post["event_id"] = f"o{i}"
+        out = validator.validate(orjson.dumps(post))
+        assert isinstance(out, Record), out
+        reg.learn(out)
+    assert reg.brands == {} and reg.names == {}
