@@ -6,8 +6,9 @@ being positive; neutral and positive posts are never counted, so a positive vira
 never a warning. Keys count posts weighted by category confidence (``Observation.weight``
 ≤ 1, so a weighted count of *n* is at least *n* distinct posts — one viral post is no burst):
 
-- ``n|category|region``: adverse posts about a category, nationally (``000000``) and per province;
-- ``r|category|region``: hazard (risk-term) posts about a category, nationally and per province;
+- ``n|category|region``: adverse posts about a category, nationally (``000000``), per province
+  and per city (a scare starts in one city: its own key sees it hours before the province's);
+- ``r|category|region``: hazard (risk-term) posts about a category, at the same levels;
 - ``u|uscc``: adverse posts naming an enterprise (scope ``{uscc}``);
 - ``b|category|brand``: adverse posts naming a brand but no enterprise (scope national +
   category, one episode per brand).
@@ -67,7 +68,8 @@ class OpinionBurstConfig(DetectorConfig):
     talk is no confirmed hazard, red needs raisers (injury reports, vulnerable groups) too;
     ``reach_base`` / ``reach_per_decade`` / ``reach_max``: score points per decade of the
     evidence's reach above ``reach_base``; ``focus_share``: share of a window's posts from
-    one province that makes it the regional focus; ``evidence``: posts remembered per key.
+    one province that makes it the regional focus; ``evidence``: posts remembered per key;
+    ``city_level``: also keep category keys per city.
     """
 
     min_history_days: float = 7.0
@@ -89,6 +91,7 @@ class OpinionBurstConfig(DetectorConfig):
     reach_per_decade: float = 2.5
     reach_max: float = 10.0
     focus_share: float = 0.6
+    city_level: bool = True
     evidence: int = 8
 
 
@@ -132,7 +135,7 @@ class OpinionBurst:
         self.first_ts: float | None = None
         self.day = -1
         self._provinces = tuple(sorted(r.code for r in context.regions if r.level == "province"))
-        self._names: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._names: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}  # (category, city) → keys
 
     # -- scoring ---------------------------------------------------------------------------
     def update(self, batch: Sequence[Observation]) -> list[Signal]:
@@ -162,9 +165,11 @@ class OpinionBurst:
             cat = obs.category
             todo: list[tuple[str, str, float]] = []
             if cat:
-                names = self._names.get((cat, obs.chain[-1] if obs.chain else ""))
+                chain = obs.chain
+                memo = (cat, chain[-2] if len(chain) >= 2 else chain[-1] if chain else "")
+                names = self._names.get(memo)
                 if names is None:
-                    names = self._key_names(cat, obs.chain)
+                    names = self._names[memo] = self._key_names(cat, chain)
                 for ks in (names[1] if risky else names[0]):
                     todo.append((ks, ks[0], w))
                 if obs.brand and not obs.uscc:
@@ -204,13 +209,13 @@ class OpinionBurst:
         return out
 
     def _key_names(self, cat: str, chain: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """The category keys a post updates: ``(negative keys, negative + risk keys)``, the province's
-        before the nation's, so that a nation-wide signal knows whether the province reported (memoised)."""
-        province = chain[-1] if chain else ""
-        regions = (province, NATIONAL) if province else (NATIONAL,)
+        """The category keys a post updates: ``(negative keys, negative + risk keys)``, the city's
+        before the province's before the nation's, so that a wider signal knows whether the
+        narrower region reported (memoised by the caller per category and city)."""
+        regions = [chain[-2]] if self.config.city_level and len(chain) >= 2 else []
+        regions += [chain[-1], NATIONAL] if chain else [NATIONAL]
         neg = tuple(f"n|{cat}|{r}" for r in regions)
-        names = self._names[(cat, province)] = (neg, neg + tuple(f"r|{cat}|{r}" for r in regions))
-        return names
+        return neg, neg + tuple(f"r|{cat}|{r}" for r in regions)
 
     def _record(self, obs: Observation) -> tuple[Any, ...]:
         """What a key remembers of a post: ``(ts, event_id, region, reach, "term|term", category, hurt)``."""
@@ -278,7 +283,13 @@ class OpinionBurst:
         parts = ks.split("|", 2)
         window = [r for r in key.recent if r[0] > obs.ts - hours * HOUR]
         focus = self._focus(kind, parts, window, total, obs.ts)
-        if kind in ("n", "r"):  # one warning per burst: the province's, or the nation's
+        if kind in ("n", "r"):  # one warning per burst: the city's, the province's, or the nation's
+            province = parts[2][:2] + "0000"
+            if parts[2] not in (NATIONAL, province):
+                wider = self.keys.get(f"{kind}|{parts[1]}|{province}")
+                if wider is not None and wider.fired > obs.ts - DAY and \
+                        total < cfg.focus_share * wider.series.last_24h(obs.ts):
+                    return None  # a small part of a province-wide wave that the province reports
             if parts[2] != NATIONAL:
                 nat = self.keys.get(f"{kind}|{parts[1]}|{NATIONAL}")
                 if nat is not None and nat.fired > obs.ts - DAY and \
