@@ -197,7 +197,7 @@ class CrossSource:
         kind, *rest = key.split("|", 2)
         if kind == "e":
             cat = self.windows.main_category(e)
-            scope = Scope(uscc=rest[0])
+            scope = Scope(uscc=rest[0], category=cat or None)
             label = f"企业{rest[0]}" + (f" ({ctx.catalogue[cat].name_zh})" if cat in ctx.catalogue else "")
         else:
             cat, scope = rest[0], Scope(region_code=rest[1], category=rest[0])

@@ -317,7 +317,8 @@ class OpinionBurst:
         hurt = any(r[6] for r in window)
         score, raisers = self.context.grading.raise_score(stat + reach_pts, category, "reported" if hurt else "")
         if kind == "u":
-            scope, episode, label = Scope(uscc=parts[1]), "", f"企业{parts[1]}"
+            scope, episode = Scope(uscc=parts[1], category=cat or None), ""
+            label = f"企业{parts[1]}" + (f" ({category.name_zh})" if category is not None else "")
         else:
             scope = Scope(region_code=parts[2] if kind != "b" else NATIONAL, category=cat)
             episode = f"brand:{parts[2]}" if kind == "b" else ""  # the negative and risk-term tests share one

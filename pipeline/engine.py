@@ -15,6 +15,7 @@ from detectors.base import Context, Detector, DetectorConfig, Observation, Signa
 from detectors.lifecycle import DetectorInfo, Lifecycle
 from detectors.registry import build_detectors
 from pipeline.enrich import Enricher
+from pipeline.entities import EntityRegistry
 from schemas.alert import Alert
 from schemas.event import Record
 
@@ -43,6 +44,7 @@ class Engine:
                           else Lifecycle(context.grading, infos, context))
         self._by_source = {src: [i for i, d in enumerate(self.detectors) if src in d.sources]
                            for src in ("complaint", "sampling", "enforcement", "opinion")}
+        self.entities = EntityRegistry(enricher.lexicon, (state or {}).get("entities"))
         mark = (state or {}).get("watermark")
         self.watermark = float("-inf") if mark is None else float(mark)
 
@@ -53,9 +55,12 @@ class Engine:
         per_detector: list[list[Observation]] = [[] for _ in self.detectors]
         by_source = self._by_source
         observe = self.enricher.observe
+        entities = self.entities
         last = self.watermark
         for record in records:
-            for obs in observe(record):
+            lexicon = entities.lexicon(record.ts)
+            entities.learn(record)
+            for obs in observe(record, lexicon):
                 for i in by_source[obs.source]:
                     per_detector[i].append(obs)
             if record.ts > last:
@@ -79,4 +84,4 @@ class Engine:
         """All detector states and open episodes, JSON-able."""
         return {"layout": LAYOUT, "watermark": self.watermark if self.watermark != float("-inf") else None,
                 "detectors": {d.name: d.snapshot() for d in self.detectors},
-                "lifecycle": self.lifecycle.snapshot()}
+                "lifecycle": self.lifecycle.snapshot(), "entities": self.entities.snapshot()}

@@ -23,7 +23,9 @@ class Enricher:
     def __init__(self, regions: RegionTable, lexicon: Lexicon) -> None:
         self.regions, self.lexicon = regions, lexicon
 
-    def observe(self, record: Record) -> list[Observation]:
+    def observe(self, record: Record, lexicon: Lexicon | None = None) -> list[Observation]:
+        """The record's observations; ``lexicon`` reads opinion text (default: the shipped one;
+        the engine passes the one that also knows learned brands, ``pipeline.entities``)."""
         ev = record.event
         src = ev.source
         chain = self.regions.chain(ev.region_code)
@@ -43,7 +45,7 @@ class Enricher:
             return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, category, 1.0, uscc, brand,
                                 violation=ev.enforcement.violation)]
         o = ev.opinion
-        facts = self.lexicon.analyze(o.text, o.title or "")
+        facts = (lexicon or self.lexicon).analyze(o.text, o.title or "")
         r = o.reach
         reach = 0.0 if r is None else float((r.followers or 0) + 10 * (r.reposts or 0) + (r.comments or 0)
                                             + (r.likes or 0))

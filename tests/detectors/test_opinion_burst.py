@@ -97,8 +97,8 @@ def test_enterprise_burst_is_scoped_to_the_uscc_with_its_regional_focus(context,
                    category="cosmetics", uscc=ENTERPRISE, sentiment=-0.8, reach=800.0) for i in range(25)]
     signals = [s for s in _run(context, background + burst) if s.scope.uscc]
     assert signals and {s.scope.uscc for s in signals} == {ENTERPRISE}
-    assert signals[0].explanation["key"] == "enterprise" and signals[0].scope.category is None
-    assert signals[0].title.startswith(f"企业{ENTERPRISE} 负面舆情激增") and "集中在广东省" in signals[0].title
+    assert signals[0].explanation["key"] == "enterprise" and signals[0].scope.category == "cosmetics"
+    assert signals[0].title.startswith(f"企业{ENTERPRISE} (化妆品) 负面舆情激增") and "集中在广东省" in signals[0].title
     assert signals[0].explanation["regional_focus"]["province"] == "440000"  # two posts in three from 广东
 
 
