@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from detectors.base import DAY, HOUR, Context, DetectorConfig, Observation, Signal, day_index, hour_index
+from detectors.base import CST_OFFSET, DAY, HOUR, Context, DetectorConfig, Observation, Signal, day_index, hour_index
 from detectors.series import CountSeries
 from detectors.stats import cusum_poisson_step, negbin_upper_tail, score_from_p
 from schemas.alert import Scope
@@ -34,6 +34,7 @@ __all__ = ["ComplaintSurge", "ComplaintSurgeConfig"]
 
 LAYOUT = 1
 _LEVELS = ("county", "city", "province", "national")
+_NO_SLOTS = ("", "", "")  # an unknown region's (county, city, province)
 
 
 @dataclass(frozen=True)
@@ -99,14 +100,14 @@ class ComplaintSurge:
         cfg = self.config
         min_count, evidence, history = cfg.min_count, cfg.evidence, cfg.min_history_days * DAY
         cusum_at = tuple(level in cfg.cusum_levels for level in _LEVELS)
-        issues, levels_of, keys_of = self._issues, self.context.regions.levels, self.keys
+        issues, slots_of, keys_of = self._issues, self.context.regions.slots, self.keys
         for obs in batch:
             if obs.source != "complaint" or not obs.category or obs.issue not in issues:
                 continue
             ts = obs.ts
             if self.first_ts is None:
                 self.first_ts = ts
-            day = day_index(ts)
+            day = int((ts + CST_OFFSET) // DAY)  # day_index, inlined
             if day > self.swept_day:
                 self._sweep(day)
             w = self._weight(obs, day)
@@ -114,17 +115,18 @@ class ComplaintSurge:
             if w <= 0:
                 continue
             warm = ts - self.first_ts >= history
-            slots = levels_of(obs.region)
-            regions = [slots[0], slots[1], slots[2], NATIONAL]
+            regions = (*slots_of.get(obs.region, _NO_SLOTS), NATIONAL)  # RegionTable.levels + the nation
             keys: list[_Key | None] = []
             item = (ts, obs.event_id)  # one immutable evidence entry shared by the four keys
+            stale = ts - DAY
             for li, region in enumerate(regions):
                 if not region:
                     keys.append(None)
                     continue
-                key = keys_of.get((obs.category, region))
+                ck = (obs.category, region)
+                key = keys_of.get(ck)
                 if key is None:
-                    key = keys_of[(obs.category, region)] = _Key()
+                    key = keys_of[ck] = _Key()
                 # (the CUSUM has nothing to close while its day is the observation's)
                 if warm and cusum_at[li] and key.cusum_day != day:
                     sig = self._cusum(key, obs, region, day)
@@ -134,10 +136,13 @@ class ComplaintSurge:
                 seen = series.day
                 series.add(ts, w)
                 if series.day != seen:
-                    self._quiet.setdefault(series.day, []).append((obs.category, region))
+                    quiet = self._quiet.get(series.day)
+                    if quiet is None:
+                        quiet = self._quiet[series.day] = []
+                    quiet.append(ck)
                 recent = key.recent
                 recent.append(item)
-                while recent and (recent[0][0] <= ts - DAY or len(recent) > evidence):
+                while recent and (recent[0][0] <= stale or len(recent) > evidence):
                     recent.popleft()
                 keys.append(key)
             if warm:
@@ -174,7 +179,7 @@ class ComplaintSurge:
             return 1.0
         return max(0.5, min(4.0, self.national.last_24h(ts) / mean))
 
-    def _prior(self, keys: list[_Key | None], regions: list[str], li: int, ts: float) -> float:
+    def _prior(self, keys: list[_Key | None], regions: Sequence[str], li: int, ts: float) -> float:
         """The parent level's daily mean shared evenly among its children: the expectation of
         a key too sparse to have a baseline of its own (hierarchical, as in small-area rates)."""
         for pi in range(li + 1, 4):

@@ -159,29 +159,55 @@ class EntityWindows:
         if src == "opinion":
             self.prev_id = obs.event_id
         delta = self._delta(obs, src, hazard)
-        if self.national is None:
-            self.national = self._new(d)
-        self._count(self.national, d, delta, None, "", src)
+        nat = self.national
+        if nat is None:
+            nat = self.national = self._new(d)
+        if d > nat.day:
+            self._roll(nat, d)
+        sampled = src == "sampling"  # a new sample makes the cached sampling test stale
+        if self._add_delta(nat, d, delta) and sampled:  # the national total: no complainants, no evidence
+            nat.sampling = -1.0
         who = zlib.crc32(obs.complainant.encode("utf-8", "replace")) if src == "complaint" and obs.complainant else None
         key_event = obs.injury in _INJURY_FIELD or obs.failed or src == "enforcement" or hazard
         tag = "!" + obs.event_id if key_event else obs.event_id  # evidence; "!" marks a notable event
+        slot = _EVIDENCE * _SOURCE_INDEX[src] + (0 if tag[:1] == "!" else 2)
+        entities = self.entities
         for key in keys:
-            e = self.entities.get(key)
+            e = entities.get(key)
             if e is None:
-                e = self.entities[key] = self._new(d)
-            if key[0] == "e" and cat:  # the first four categories seen, counted
+                e = entities[key] = self._new(d)
+            if cat and key[0] == "e":  # the first four categories seen, counted
                 if e.cats is None:
                     e.cats = {cat: 1}
                 elif cat in e.cats:
                     e.cats[cat] += 1
                 elif len(e.cats) < 4:
                     e.cats[cat] = 1
-            self._count(e, d, delta, who, tag, src)
-        if src == "opinion" and cat:
-            posts = self.hazards.setdefault(cat, [0, 0])
-            posts[0] += delta[0][1]
-            posts[1] += delta[0][1] if hazard else 0
-        if src == "sampling" and cat:
+            if d > e.day:
+                self._roll(e, d)
+            if who is not None:
+                recent = e.recent
+                if who in recent:
+                    continue
+                recent.append(who)
+                if len(recent) > _RECENT:
+                    del recent[0]
+            if not self._add_delta(e, d, delta):
+                continue
+            if sampled:
+                e.sampling = -1.0
+            if tag and d > e.bday:  # not for a late event on a day already in the baseline
+                ev = e.evidence
+                ev[slot], ev[slot + 1] = ev[slot + 1], tag  # per source: the last two notable, the last two others
+        if src == "opinion":
+            if cat:
+                posts = self.hazards.get(cat)
+                if posts is None:
+                    posts = self.hazards[cat] = [0, 0]
+                posts[0] += delta[0][1]
+                if hazard:
+                    posts[1] += delta[0][1]
+        elif sampled and cat:
             pool = self.pools.setdefault(cat, [0, 0, 0])
             pool[0] += 1
             pool[1] += int(obs.failed)
@@ -228,17 +254,9 @@ class EntityWindows:
         first = self.first_day if self.first_day is not None else d
         return Entity(d, max(0, min(self.config.baseline_days, d - 2 - first)))
 
-    def _count(self, e: Entity, d: int, delta: Sequence[tuple[int, int]], who: int | None, tag: str, src: str) -> None:
-        """Add ``delta`` to the day's row and the window sums; ``tag`` (an event id, ``""`` for the
-        national total) joins the source's evidence."""
-        if d > e.day:
-            self._roll(e, d)
-        if who is not None:
-            if who in e.recent:
-                return
-            e.recent.append(who)
-            if len(e.recent) > _RECENT:
-                del e.recent[0]
+    def _add_delta(self, e: Entity, d: int, delta: Sequence[tuple[int, int]]) -> bool:
+        """Add ``delta`` to day ``d``'s row and the window sums of an entity already rolled to
+        ``d`` or later; ``False`` when the day is older than any window (nothing counted)."""
         sums = e.sums
         if d == e.day:  # the common case
             row = e.today
@@ -247,23 +265,18 @@ class EntityWindows:
             for field, n in delta:
                 row[field] += n
                 sums[field] += n
-        else:  # a late event
-            age = e.day - d
-            if age >= self._ws:
-                return  # older than any window
-            row = e.rows.get(d)
-            if row is None:
-                row = e.rows[d] = _ZERO_ROW[:]
-            for field, n in delta:
-                row[field] += n
-                if age < self._w or _IS_SPARSE[field]:
-                    sums[field] += n
-        if src == "sampling":
-            e.sampling = -1.0
-        if not tag or d <= e.bday:  # the national total, or a late event on a day in the baseline
-            return
-        ev, j = e.evidence, _EVIDENCE * _SOURCE_INDEX[src] + (0 if tag[0] == "!" else 2)
-        ev[j], ev[j + 1] = ev[j + 1], tag  # per source: the last two notable and the last two other events
+            return True
+        age = e.day - d  # a late event
+        if age >= self._ws:
+            return False
+        row = e.rows.get(d)
+        if row is None:
+            row = e.rows[d] = _ZERO_ROW[:]
+        for field, n in delta:
+            row[field] += n
+            if age < self._w or _IS_SPARSE[field]:
+                sums[field] += n
+        return True
 
     def _roll(self, e: Entity, d: int) -> None:
         """Advance an entity to day ``d``: expire what leaves the windows, fold the days now two
@@ -340,13 +353,15 @@ class EntityWindows:
     def bars(self, e: Entity, key: str, src: str) -> tuple[float, ...]:
         """A source's pre-check bars — counts below which none of its tests can corroborate:
         complaints (2 days, window, minor injuries), cases, adverse posts (2 days, window, hazard
-        posts). Lower bounds, with slack, of what a p ≤ 0.01 needs; cached with the expectations."""
+        posts). Lower bounds, with slack, of what a p ≤ 0.01 needs; cached with the expectations
+        (``_fold`` clears both)."""
+        i = _SOURCE_INDEX[src]
+        if e.bars is not None and e.bars[i] is not None:  # the common case: cached today
+            return e.bars[i]
         ec, ee, eo = self.expectations(e, _LEVEL[key[0]])
         if e.bars is None:
             e.bars = [None, None, None, None]
-        i = _SOURCE_INDEX[src]
-        if e.bars[i] is None:
-            e.bars[i] = self._bars(e, src, ec, ee, eo, key)
+        e.bars[i] = self._bars(e, src, ec, ee, eo, key)
         return e.bars[i]
 
     def _bars(self, e: Entity, src: str, ec: float, ee: float, eo: float, key: str) -> tuple[float, ...]:

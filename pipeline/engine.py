@@ -22,6 +22,7 @@ from schemas.event import Record
 __all__ = ["Engine"]
 
 LAYOUT = 1
+_SOURCES = frozenset({"complaint", "sampling", "enforcement", "opinion"})
 
 
 class Engine:
@@ -42,8 +43,7 @@ class Engine:
         lc_state = (state or {}).get("lifecycle")
         self.lifecycle = (Lifecycle.restore(context.grading, infos, context, lc_state) if lc_state
                           else Lifecycle(context.grading, infos, context))
-        self._by_source = {src: [i for i, d in enumerate(self.detectors) if src in d.sources]
-                           for src in ("complaint", "sampling", "enforcement", "opinion")}
+        self._feeds = [_feed(d.sources) for d in self.detectors]
         self.entities = EntityRegistry(enricher.lexicon, (state or {}).get("entities"))
         mark = (state or {}).get("watermark")
         self.watermark = float("-inf") if mark is None else float(mark)
@@ -52,8 +52,10 @@ class Engine:
         """Run one batch; records must be valid and masked (the validator's output)."""
         if not records:
             return []
-        per_detector: list[list[Observation]] = [[] for _ in self.detectors]
-        by_source = self._by_source
+        # The observations in order, and per source; detectors only read their batches, so
+        # the lists are shared.
+        every: list[Observation] = []
+        by_source: dict[str, list[Observation]] = {src: [] for src in _SOURCES}
         observe = self.enricher.observe
         entities = self.entities
         last = self.watermark
@@ -61,12 +63,18 @@ class Engine:
             lexicon = entities.lexicon(record.ts)
             entities.learn(record)
             for obs in observe(record, lexicon):
-                for i in by_source[obs.source]:
-                    per_detector[i].append(obs)
+                every.append(obs)
+                by_source[obs.source].append(obs)
             if record.ts > last:
                 last = record.ts
         signals: list[tuple[float, str, int, int, Signal]] = []
-        for i, (det, batch) in enumerate(zip(self.detectors, per_detector, strict=True)):
+        for i, (det, feed) in enumerate(zip(self.detectors, self._feeds, strict=True)):
+            if feed is None:
+                batch = every
+            elif isinstance(feed, str):
+                batch = by_source[feed]
+            else:
+                batch = [o for o in every if o.source in feed]
             if batch:
                 for j, s in enumerate(det.update(batch)):
                     signals.append((s.ts, s.trigger, i, j, s))
@@ -85,3 +93,13 @@ class Engine:
         return {"layout": LAYOUT, "watermark": self.watermark if self.watermark != float("-inf") else None,
                 "detectors": {d.name: d.snapshot() for d in self.detectors},
                 "lifecycle": self.lifecycle.snapshot(), "entities": self.entities.snapshot()}
+
+
+def _feed(sources: frozenset[str]) -> frozenset[str] | str | None:
+    """What a detector is fed: every observation (``None``), one source's (its name), or the
+    observations of several sources (the set), in stream order."""
+    if sources >= _SOURCES:
+        return None
+    if len(sources) == 1 and sources <= _SOURCES:
+        return next(iter(sources))
+    return sources

@@ -22,16 +22,17 @@ class Enricher:
 
     def __init__(self, regions: RegionTable, lexicon: Lexicon) -> None:
         self.regions, self.lexicon = regions, lexicon
+        self._chains = regions.chains  # code → chain: ``RegionTable.chain`` without the call
 
     def observe(self, record: Record, lexicon: Lexicon | None = None) -> list[Observation]:
         """The record's observations; ``lexicon`` reads opinion text (default: the shipped one;
         the engine passes the one that also knows learned brands, ``pipeline.entities``)."""
         ev = record.event
         src = ev.source
-        chain = self.regions.chain(ev.region_code)
-        category = ev.product.category if ev.product is not None else ""
-        brand = (ev.product.brand or "") if ev.product is not None else ""
-        uscc = ev.enterprise.uscc if ev.enterprise is not None else ""
+        chain = self._chains.get(ev.region_code, ())
+        product, enterprise = ev.product, ev.enterprise
+        category, brand = (product.category, product.brand or "") if product is not None else ("", "")
+        uscc = enterprise.uscc if enterprise is not None else ""
         if src == "complaint":
             c = ev.complaint
             return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, category, 1.0, uscc, brand,
