@@ -3,8 +3,9 @@
 Adds the region chain (county → city → province) and, for opinion posts, what the text
 says: categories, brands, enterprises, risk terms, hazard and sentiment from one pass of
 the lexicon's Aho-Corasick automaton. A post that names no product gets one observation
-per inferred category (weight = confidence), or one without category when none is found
-(it may still name an enterprise or brand).
+per inferred category (weight: the best one's confidence; a further one's only as far as
+the best may be wrong), or one without category when none is found (it may still name an
+enterprise or brand).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from schemas.event import Record
 from schemas.regions import RegionTable
 
 __all__ = ["Enricher"]
+
+_LEAST = 0.2  # least weight of a post's further category (the lexicon's own least confidence)
 
 
 class Enricher:
@@ -56,7 +59,17 @@ class Enricher:
             uscc = facts.enterprises[0]
         if not brand and facts.brands:
             brand = facts.brands[0]
-        cats = ((category, 1.0),) if category else (facts.categories or (("", 1.0),))
+        cats = ((category, 1.0),) if category else (_competing(facts.categories) or (("", 1.0),))
         return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, cat, conf, uscc, brand,
                             injury=injury, reach=reach, sentiment=sentiment, hazard=facts.hazard,
                             risk_terms=facts.risk_terms) for cat, conf in cats]
+
+
+def _competing(categories: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
+    """A post is about one product: a further category counts only as far as the best one may
+    be wrong (weight × (1 − best confidence)), and not at all below ``_LEAST`` — "电线一碰就漏电"
+    in a post about a hair curler is its cord, not a wiring product."""
+    if len(categories) < 2:
+        return categories
+    doubt = 1.0 - categories[0][1]
+    return (categories[0], *((code, w * doubt) for code, w in categories[1:] if w * doubt >= _LEAST))
