@@ -27,6 +27,9 @@ from schemas.event import Record
 __all__ = ["EntityRegistry"]
 
 LAYOUT = 1
+# What complaint forms put in the brand field when there is none: never a brand to look for
+_NOT_BRANDS = frozenset({"无", "没有", "其他", "其它", "不详", "未知", "不清楚", "无品牌", "无牌", "杂牌", "三无",
+                         "散装", "自制", "白牌", "贴牌", "null", "none", "n/a", "unknown"})
 
 
 class EntityRegistry:
@@ -60,7 +63,7 @@ class EntityRegistry:
         uscc = ev.enterprise.uscc if ev.enterprise is not None else ""
         product = ev.product
         brand = product.brand.strip() if product is not None and product.brand else ""
-        if brand and 2 <= len(brand) <= 32:
+        if brand and 2 <= len(brand) <= 32 and brand.lower() not in _NOT_BRANDS:
             entry = self.brands.get(brand)
             if entry is None:
                 entry = self.brands[brand] = [{}, {}]

@@ -43,11 +43,13 @@ def test_a_brand_seen_in_complaints_is_read_in_posts_from_the_next_day(validator
 def test_rare_or_shared_brands_are_not_attributed(validator, make_event, lexicon):
     reg = EntityRegistry(lexicon)
     reg.learn(_record(validator, make_event, 0, **{"product.brand": "稀有牌"}))  # once: too rare
+    for i in range(5):  # a placeholder, not a brand
+        reg.learn(_record(validator, make_event, 100 + i, **{"product.brand": "不详"}))
     for i, uscc in enumerate([make_uscc("420106", "314159268"), make_uscc("330106", "MA27U8XQ4"),
                               make_uscc("440300", "MA5FBWNU2")] * 2):
         reg.learn(_record(validator, make_event, 10 + i, **{"product.brand": "通用牌", "enterprise.uscc": uscc}))
     brands, makers = reg.lexicon(1741140900.0 + DAY) and reg.active
-    assert "稀有牌" not in brands and brands.get("通用牌") == "mask"
+    assert "稀有牌" not in brands and "不详" not in brands and brands.get("通用牌") == "mask"
     assert "通用牌" not in makers  # three makers share it: no one maker
 
 
