@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from detector_feed import in_order
 from detectors.base import Observation
 from detectors.complaint_surge import ComplaintSurge, ComplaintSurgeConfig
 
@@ -35,8 +36,7 @@ def _surge(regions, day, n, complainants=None, region="330106", category="mask")
 
 def _run(context, obs, config=None):
     det = ComplaintSurge(config or ComplaintSurgeConfig(), context)
-    obs = sorted(obs, key=lambda o: (o.ts, o.event_id))
-    return det.update(obs)
+    return det.update(in_order(obs))
 
 
 def test_local_surge_fires_at_county_with_explanation(context, regions, catalogue):

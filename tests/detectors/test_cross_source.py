@@ -8,6 +8,7 @@ import numpy as np
 import orjson
 import pytest
 
+from detector_feed import in_order
 from detectors.anomaly_model import train_from_observations
 from detectors.base import Observation
 from detectors.cross_source import CrossSource, CrossSourceConfig
@@ -83,7 +84,7 @@ def background(regions, catalogue):
 
 def _run(context, obs, config=None):
     det = CrossSource(config or CrossSourceConfig(), context)
-    return det.update(sorted(obs, key=lambda o: (o.ts, o.event_id)))
+    return det.update(in_order(obs))
 
 
 def test_corroborated_enterprise_incident_fires_with_every_source_explained(context, regions, background):
@@ -163,7 +164,7 @@ def test_an_invalid_model_is_a_configuration_error(context):
 
 
 def test_restore_continues_identically_and_state_is_small(context, regions, background):
-    obs = sorted(background + _incident(regions, DAYS - 1), key=lambda o: (o.ts, o.event_id))
+    obs = in_order(background + _incident(regions, DAYS - 1))
     whole = _run(context, obs)
     assert whole
     cut = len(obs) * 19 // 20

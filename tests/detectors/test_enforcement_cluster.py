@@ -9,6 +9,7 @@ import numpy as np
 import orjson
 import pytest
 
+from detector_feed import feed, in_order
 from detectors.base import CST_OFFSET, DAY, Context, Observation, config_from_mapping, day_index
 from detectors.enforcement_cluster import EnforcementCluster, EnforcementClusterConfig
 from detectors.grading import Grading
@@ -62,14 +63,8 @@ def cluster(prefix: str, counties: list[str], n: int, day: float, span: float, c
 
 
 def run(det: EnforcementCluster, obs: list[Observation], chunk: int = 300) -> list:
-    out = []
-    for i in range(0, len(obs), chunk):
-        out += det.update(obs[i:i + chunk])
-    return out
+    return feed(det, obs, chunk)
 
-
-def merged(*streams: list[Observation]) -> list[Observation]:
-    return sorted((o for s in streams for o in s), key=lambda o: (o.ts, o.event_id))
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +80,7 @@ def detector_after_background(quiet_stream) -> tuple[EnforcementCluster, list]:
 
 def test_fires_on_counterfeit_helmets_across_neighbouring_districts(quiet_stream):
     incident = cluster("k", LANZHOU, 6, day=35, span=8)
-    signals = run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), merged(quiet_stream, incident))
+    signals = run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), in_order(quiet_stream, incident))
     assert signals and all(s.scope.category == "helmet" for s in signals)
     s = signals[0]
     assert s.scope.region_code == "620100"  # 兰州市: the smallest region enclosing the cases
@@ -104,7 +99,7 @@ def test_fires_on_counterfeit_helmets_across_neighbouring_districts(quiet_stream
 def test_a_cluster_straddling_cities_is_scoped_to_the_province(quiet_stream):
     incident = cluster("k", ["330106", "330108", "330602", "330603", "330481"], 10, day=35, span=5, category="toy",
                        violation="substandard")  # 杭州, 绍兴, 嘉兴
-    signals = run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), merged(quiet_stream, incident))
+    signals = run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), in_order(quiet_stream, incident))
     assert signals
     assert {s.scope.region_code for s in signals} <= {"330000", "330100", "330600"}
     assert any("伪劣案件聚集" in s.title for s in signals)
@@ -115,9 +110,9 @@ SHENZHEN = ["440303", "440304", "440305", "440306"]  # 罗湖, 福田, 南山, �
 
 def test_one_counterfeit_brand_in_shops_of_neighbouring_districts_is_a_network(quiet_stream):
     plain = cluster("k", SHENZHEN, 3, day=35, span=3, category="cosmetics")
-    assert run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), merged(quiet_stream, plain)) == []
+    assert run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), in_order(quiet_stream, plain)) == []
     branded = cluster("k", SHENZHEN, 3, day=35, span=3, category="cosmetics", brand="雅诗兰黛")
-    signals = run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), merged(quiet_stream, branded))
+    signals = run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), in_order(quiet_stream, branded))
     assert signals and signals[0].title.startswith("广东省深圳市 化妆品「雅诗兰黛」 假冒案件聚集 (14天内 3 起, 涉及 3 个区县)")
     e = signals[0].explanation
     assert e["brand"] == "雅诗兰黛" and e["brand_share"] < 0.05 and e["zones_tested"] == 10
@@ -129,7 +124,7 @@ def test_a_brand_counterfeited_everywhere_all_the_time_is_no_network(quiet_strea
     usual = [case(f"u{i}", rng.uniform(0, 50), COUNTIES[int(rng.integers(len(COUNTIES)))], "cosmetics",
                   party=int(rng.integers(10**6)), brand="雅诗兰黛") for i in range(500)]  # 10 a day nation-wide
     branded = cluster("k", SHENZHEN, 3, day=35, span=3, category="cosmetics", brand="雅诗兰黛")
-    signals = run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), merged(quiet_stream, usual, branded))
+    signals = run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), in_order(quiet_stream, usual, branded))
     assert [s.title for s in signals] == []
 
 
@@ -140,23 +135,23 @@ def test_quiet_on_national_background(detector_after_background):
 
 def test_one_raid_in_one_county_is_not_a_cluster(quiet_stream):
     raid = cluster("r", ["620102"], 12, day=35, span=0.2)
-    assert run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), merged(quiet_stream, raid)) == []
+    assert run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), in_order(quiet_stream, raid)) == []
 
 
 def test_a_nationwide_campaign_is_not_a_local_cluster(quiet_stream):
     rng = np.random.default_rng(5)
     campaign = [case(f"n{i}", 36 + rng.uniform(0, 10), COUNTIES[int(rng.integers(len(COUNTIES)))], "helmet",
                      party=int(rng.integers(10**6))) for i in range(600)]  # helmets ×20 everywhere
-    assert run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), merged(quiet_stream, campaign)) == []
+    assert run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), in_order(quiet_stream, campaign)) == []
 
 
 def test_cold_start_is_quiet():
-    obs = merged(background(5, seed=2), cluster("k", LANZHOU, 8, day=2, span=2))
+    obs = in_order(background(5, seed=2), cluster("k", LANZHOU, 8, day=2, span=2))
     assert run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), obs) == []
 
 
 def test_restore_of_snapshot_continues_identically(quiet_stream):
-    obs = merged(quiet_stream, cluster("k", LANZHOU, 6, day=35, span=8))
+    obs = in_order(quiet_stream, cluster("k", LANZHOU, 6, day=35, span=8))
     cut = next(i for i, o in enumerate(obs) if o.event_id == "k2")
     whole = run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), obs)
     first = EnforcementCluster(EnforcementClusterConfig(), CONTEXT)

@@ -8,6 +8,7 @@ import numpy as np
 import orjson
 import pytest
 
+from detector_feed import in_order
 from detectors.base import Observation
 from detectors.opinion_burst import OpinionBurst, OpinionBurstConfig
 from schemas.uscc import make_uscc
@@ -61,7 +62,7 @@ def background(regions, catalogue):
 
 def _run(context, obs, config=None):
     det = OpinionBurst(config or OpinionBurstConfig(), context)
-    return det.update(sorted(obs, key=lambda o: (o.ts, o.event_id)))
+    return det.update(in_order(obs))
 
 
 def _explosions(regions, day, n=10):
@@ -127,7 +128,7 @@ def test_cold_start_is_quiet_even_on_a_burst(context, regions, catalogue):
 
 
 def test_restore_continues_identically_and_state_is_small(context, regions, background):
-    obs = sorted(background + _explosions(regions, DAYS - 1), key=lambda o: (o.ts, o.event_id))
+    obs = in_order(background + _explosions(regions, DAYS - 1))
     whole = _run(context, obs)
     assert whole
     cut = len(obs) * 9 // 10

@@ -9,6 +9,7 @@ import numpy as np
 import orjson
 import pytest
 
+from detector_feed import feed, in_order
 from detectors.base import DAY, Context, Observation, config_from_mapping
 from detectors.grading import Grading
 from detectors.repeat_offender import RepeatOffender, RepeatOffenderConfig
@@ -72,14 +73,8 @@ def background(days: int, seed: int) -> list[Observation]:
 
 
 def run(det: RepeatOffender, obs: list[Observation], chunk: int = 1000) -> list:
-    out = []
-    for i in range(0, len(obs), chunk):
-        out += det.update(obs[i:i + chunk])
-    return out
+    return feed(det, obs, chunk)
 
-
-def merged(*streams: list[Observation]) -> list[Observation]:
-    return sorted((o for s in streams for o in s), key=lambda o: (o.ts, o.event_id))
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +88,7 @@ OFFENDER = firm("330106", 1)
 def test_fires_when_a_maker_fails_again_soon_with_critical_items(quiet_stream):
     repeat = [sample("first", 20.4, OFFENDER, failed=True, critical=1),
               sample("again", 38.5, OFFENDER, failed=True, critical=1)]
-    signals = run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), merged(quiet_stream, repeat))
+    signals = run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(quiet_stream, repeat))
     assert [s.scope.uscc for s in signals] == [OFFENDER]
     s = signals[0]
     assert s.scope.region_code == "330106" and s.scope.category == "e_bike"
@@ -113,7 +108,7 @@ def test_fires_on_a_failure_after_complaints_from_several_people(quiet_stream):
     shop = firm("620102", 3)
     feed = [complaint(f"k{i}", 22 + i, shop, f"person{i}", injury="serious" if i == 1 else "none") for i in range(4)]
     feed.append(sample("fail", 30.5, shop, failed=True, major=1))
-    signals = run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), merged(quiet_stream, feed))
+    signals = run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(quiet_stream, feed))
     assert [s.scope.uscc for s in signals] == [shop]
     s = signals[0]
     assert s.title.startswith(f"甘肃省兰州市城关区 电动自行车 企业{shop} 投诉后抽检不合格 (近90天 4 人投诉")
@@ -126,24 +121,24 @@ def test_a_professional_claimant_is_one_complainant(quiet_stream):
     shop = firm("620102", 4)
     feed = [complaint(f"k{i}", 20 + i * 0.2, shop, "the-same-person") for i in range(30)]
     feed.append(sample("fail", 30.5, shop, failed=True, critical=1))
-    assert run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), merged(quiet_stream, feed)) == []
+    assert run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(quiet_stream, feed)) == []
 
 
 def test_a_big_brands_everyday_complaints_are_no_evidence():
     brand = firm("440305", 5)
     feed = [complaint(f"k{i}", i * 0.05, brand, f"p{i}", issue="quality") for i in range(1000)]  # 20 a day
     feed.append(sample("fail", 49.5, brand, failed=True, critical=1))
-    assert run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), merged(feed)) == []
+    assert run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(feed)) == []
 
 
 def test_base_rates_two_failures_of_an_often_sampled_maker_are_quiet(quiet_stream):
     maker = firm("320505", 6)
     twice = [sample("f1", 31.5, maker, "wire_cable", failed=True, major=1),
              sample("f2", 38.5, maker, "wire_cable", failed=True, major=1)]
-    signals = run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), merged(quiet_stream, twice))
+    signals = run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(quiet_stream, twice))
     assert [s.evidence for s in signals] == [["f2", "f1"]]  # two B类 failures a week apart, nothing else known
     often = [sample(f"p{i}", 15 + 2 * i, maker, category="wire_cable") for i in range(8)]
-    assert run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), merged(quiet_stream, often, twice)) == []
+    assert run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(quiet_stream, often, twice)) == []
 
 
 def test_quiet_on_national_background(quiet_stream):
@@ -159,7 +154,7 @@ def test_cold_start_is_quiet():
 def test_restore_of_snapshot_continues_identically(quiet_stream):
     feed = [sample("first", 20.4, OFFENDER, failed=True, critical=1),
             sample("again", 38.5, OFFENDER, failed=True, critical=1)]
-    obs = merged(quiet_stream, feed)
+    obs = in_order(quiet_stream, feed)
     cut = len(obs) * 2 // 3
     whole = run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), obs)
     first = RepeatOffender(RepeatOffenderConfig(), CONTEXT)

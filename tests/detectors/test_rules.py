@@ -8,6 +8,7 @@ import numpy as np
 import orjson
 import pytest
 
+from detector_feed import in_order
 from detectors.base import Observation
 from detectors.rules import Rules, RulesConfig, load_rules, load_rules_file
 from schemas.errors import ConfigError
@@ -50,7 +51,7 @@ def _background(regions, catalogue, days: int, per_day: int, seed: int) -> list[
 
 def _run(context, obs, config=None):
     det = Rules(config or RulesConfig.from_mapping(None), context)
-    return det.update(sorted(obs, key=lambda o: (o.ts, o.event_id)))
+    return det.update(in_order(obs))
 
 
 def test_shipped_rules_load_and_are_conservative():

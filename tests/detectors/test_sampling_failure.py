@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detector_feed import feed, in_order
 from detectors.base import CST_OFFSET, DAY, Context, Observation, config_from_mapping, day_index
 from detectors.grading import Grading
 from detectors.sampling_failure import SamplingFailure, SamplingFailureConfig, weighted_failure_tail
@@ -75,10 +76,7 @@ def incident(day: int, n_fail: int = 8, n_pass: int = 4, severity: str = "critic
 
 
 def run(det: SamplingFailure, obs: list[Observation], chunk: int = 500) -> list:
-    out = []
-    for i in range(0, len(obs), chunk):
-        out += det.update(obs[i:i + chunk])
-    return out
+    return feed(det, obs, chunk)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +86,7 @@ def quiet_stream() -> list[Observation]:
 
 @pytest.fixture(scope="module")
 def incident_stream() -> list[Observation]:
-    return sorted(background(36, seed=2) + incident(30), key=lambda o: (o.ts, o.event_id))
+    return in_order(background(36, seed=2) + incident(30))
 
 
 def test_fires_on_a_cluster_of_critical_failures_from_different_makers(incident_stream):
@@ -113,7 +111,7 @@ def test_critical_items_weigh_more_than_minor_ones():
     base = background(36, seed=2)
     scores = {}
     for severity in ("critical", "minor"):
-        obs = sorted(base + incident(30, n_fail=5, n_pass=6, severity=severity), key=lambda o: (o.ts, o.event_id))
+        obs = in_order(base + incident(30, n_fail=5, n_pass=6, severity=severity))
         det = SamplingFailure(SamplingFailureConfig(), Context(REGIONS, CONTEXT.catalogue, Grading(blue=0.0)))
         found = [s for s in run(det, obs) if s.scope.region_code == "330000" and s.scope.category == "mask"]
         scores[severity] = max(s.score for s in found)
@@ -130,13 +128,13 @@ def test_one_maker_failing_again_and_again_is_not_a_regional_signal(quiet_stream
     maker = firm("330106", 7)
     repeat = [sample(f"r{i}", START + (40 + i * 0.3) * DAY + 36000, "330106", "mask", maker, True, critical=1)
               for i in range(8)]
-    obs = sorted(quiet_stream[:len(quiet_stream) * 3 // 4] + repeat, key=lambda o: (o.ts, o.event_id))
+    obs = in_order(quiet_stream[:len(quiet_stream) * 3 // 4] + repeat)
     signals = run(SamplingFailure(SamplingFailureConfig(), CONTEXT), obs)
     assert not [s for s in signals if s.scope.category == "mask"]
 
 
 def test_cold_start_is_quiet():
-    obs = sorted(background(5, seed=3) + incident(2), key=lambda o: (o.ts, o.event_id))
+    obs = in_order(background(5, seed=3) + incident(2))
     assert run(SamplingFailure(SamplingFailureConfig(), CONTEXT), obs) == []
 
 
