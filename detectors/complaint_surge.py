@@ -246,7 +246,7 @@ class ComplaintSurge:
             if mu0 is None:
                 key.cusum = 0.0
                 continue
-            mu0 = max(mu0, cfg.cusum_min_mean)  # a floor, not a gate: a baseline wavering near it must not reset the sum
+            mu0 = max(mu0, cfg.cusum_min_mean)  # a floor, not a gate: a wavering baseline must not reset the sum
             nat = self.national.day_count(d)
             nat0 = self._lagged_mean(self.national, d)
             if nat0:

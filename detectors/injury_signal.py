@@ -10,14 +10,13 @@
 - Minor injuries warn only as a cluster: distinct injured complainants in one
   (category, city) within ``window_days`` against the category's national minor-injury
   rate spread over cities (Poisson tail), with a minimum count.
-- Injuries naming one enterprise (USCC) anywhere in the country: distinct injured people
-  within ``window_days`` against the enterprise's complaints in the window (at least its
-  long-run volume) times the share of complaints about that category reporting an injury
-  nationally (cosmetics hurt skin far more often than clothing does; Poisson
-  tail, at least ``maker_min`` people): 3·15 brings every enterprise more complaints, and
-  with them more injury reports, and that is no cluster. A
-  defective product sold nation-wide hurts people in many cities, one or two each — no
-  city cluster, but an unmistakable one at its maker.
+- Injuries naming one enterprise (USCC) anywhere in the country: a defective product sold
+  nation-wide hurts people in many cities, one or two each — no city cluster, but an
+  unmistakable one at its maker. Distinct injured people within ``window_days`` are tested
+  (Poisson tail, at least ``maker_min`` people) against the enterprise's complaints in the
+  window (at least its long-run volume; 3·15 brings more complaints and with them more
+  injury reports) times the national share of its category's complaints reporting an
+  injury (cosmetics hurt skin far more often than clothing does).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from detectors.base import DAY, Context, DetectorConfig, Observation, Signal, day_index
+from detectors.base import CST_OFFSET, DAY, Context, DetectorConfig, Observation, Signal, day_index
 from detectors.stats import poisson_upper_tail, score_from_p
 from schemas.alert import Scope
 
@@ -227,7 +226,7 @@ class InjurySignal:
         scope = Scope(category=cat or None, uscc=obs.uscc)
         ordered = sorted(injuries, key=lambda x: (-_RANK[x[2]], -x[0]))
         return Signal(
-            detector=self.name, scope=scope, ts=ts, window_start=day_index(injuries[0][0]) * DAY - 8 * 3600,
+            detector=self.name, scope=scope, ts=ts, window_start=day_index(injuries[0][0]) * DAY - CST_OFFSET,
             window_end=ts, score=score, trigger=obs.event_id,
             title=f"{self.context.scope_name(scope)} 产品伤害聚集 ({int(cfg.window_days)}天内 {n} 人受伤)",
             explanation={"test": "enterprise_cluster", "window_days": cfg.window_days, "sources": ["complaint"],
@@ -242,7 +241,7 @@ class InjurySignal:
                 facts: dict[str, Any], what: str) -> Signal:
         scope = Scope(region_code=key[1], category=key[0])
         days = int(self.config.window_days)
-        start = (day_index(q[0][0]) * DAY) - 8 * 3600
+        start = (day_index(q[0][0]) * DAY) - CST_OFFSET
         return Signal(
             detector=self.name, scope=scope, ts=obs.ts, window_start=start, window_end=obs.ts, score=score,
             trigger=obs.event_id,
@@ -259,7 +258,8 @@ class InjurySignal:
         return {"layout": LAYOUT,
                 "recent": {f"{c}|{r}": [list(x) for x in q] for (c, r), q in sorted(self.recent.items())},
                 "minor_days": {k: list(v) for k, v in sorted(self.minor_days.items())},
-                "makers": {u: [a, n, b, xs, [[d, k] for d, k in sorted(c.items())]] for u, (a, n, b, xs, c) in sorted(self.makers.items())},
+                "makers": {u: [a, n, b, xs, [[d, k] for d, k in sorted(c.items())]]
+                           for u, (a, n, b, xs, c) in sorted(self.makers.items())},
                 "national": dict(sorted(self.national.items())),
                 "sweep_day": self.sweep_day}
 

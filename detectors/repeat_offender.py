@@ -18,14 +18,15 @@ enterprise is a *persistent offender* (Bayes factors, as in sequential testing):
 
 with p the category's learned fail rate and q an offender's. How grave a failure is (A类
 items) does not make an enterprise more or less of a repeat offender — A类 shares range from
-5 % to 60 % between categories — it raises the warning's grade instead. A repeat within ``very_quick_repeat_days`` / ``quick_repeat_days`` (30 / 90:
-the failure was not put right, 整改不到位) and unusual complaints multiply the odds. (The same
-failed item twice would be strong evidence too, but observations carry only the items'
-severities so far.) A signal needs odds ≥ ``min_odds`` and at least one earlier
-failure or complaint evidence; its score is ``score_at_even_odds`` + ``points_per_decade`` ·
-log10(odds) (yellow at even odds by default), raised when the new failure has an A类 item,
-for vulnerable-group and safety-critical categories and for injuries among the complaints. The explanation names both dates, the
-sample event ids, each factor and the probability of the repeat arising by chance.
+5 % to 60 % between categories — it raises the warning's grade instead. A repeat within
+``very_quick_repeat_days`` / ``quick_repeat_days`` (30 / 90: the failure was not put right,
+整改不到位) and unusual complaints multiply the odds. (The same failed item twice would be
+strong evidence too, but observations carry only the items' severities so far.) A signal
+needs odds ≥ ``min_odds`` and at least one earlier failure or complaint evidence; its score
+is ``score_at_even_odds`` + ``points_per_decade`` · log10(odds) (yellow at even odds by
+default), raised when the new failure has an A类 item, for vulnerable-group and
+safety-critical categories and for injuries among the complaints. The explanation names both
+dates, the sample event ids, each factor and the probability of the repeat arising by chance.
 
 State is bounded: per (USCC, category) a few failures and pass dates; per USCC 30-day complaint
 counts and a few recent complainants; entries idle beyond ``lookback_days`` are dropped.

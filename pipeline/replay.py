@@ -187,4 +187,5 @@ def replay_rows(rows: Iterable[tuple[bytes, str]], engine: Engine, validator: Va
                 out.complainant = complainant or None
             yield out
 
-    return _drive(items(), engine, emit, dead)
+    with _collecting_rarely() as settle:
+        return _drive(items(), engine, emit, dead, settle)
