@@ -10,6 +10,11 @@ never a warning. Keys count posts weighted by category confidence (``Observation
   and per city (a scare starts in one city: its own key sees it hours before the province's);
 - ``r|category|region``: hazard (risk-term) posts about a category, at the same levels;
 - ``u|uscc``: adverse posts naming an enterprise (scope ``{uscc}``);
+- ``m|uscc|city``: adverse posts naming an enterprise in one city (scope city + enterprise):
+  a local fire or injury story about one brand is reposted in its city first. Its
+  expectation is the larger of its own baseline and the enterprise's national rate times
+  the city's learned share of all adverse posts — posts naming one maker in one city are
+  rare, so a handful of them is news long before the category's city key sees a burst;
 - ``b|category|brand``: adverse posts naming a brand but no enterprise (scope national +
   category, one episode per brand).
 
@@ -49,7 +54,7 @@ __all__ = ["OpinionBurst", "OpinionBurstConfig"]
 LAYOUT = 1
 _NO_BAR = 1e18  # "nothing can be significant yet" (JSON has no infinity)
 _DAYS = 35  # CountSeries keeps 35 daily counts: a key quiet that long has no baseline left
-_KINDS = {"n": "category", "r": "category", "u": "enterprise", "b": "brand"}
+_KINDS = {"n": "category", "r": "category", "u": "enterprise", "m": "enterprise_city", "b": "brand"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,10 @@ class OpinionBurstConfig(DetectorConfig):
     reach_max: float = 10.0
     focus_share: float = 0.6
     city_level: bool = True
+    maker_city: bool = True
+    maker_city_min_posts: float = 4.0
+    maker_city_floor: float = 0.02
+    place_half_life_days: float = 28.0
     evidence: int = 8
 
 
@@ -136,6 +145,10 @@ class OpinionBurst:
         self.day = -1
         self._provinces = tuple(sorted(r.code for r in context.regions if r.level == "province"))
         self._names: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}  # (category, city) → keys
+        # city → adverse posts, each weighted 2^(days since the first post / half-life): shares
+        # of the total are the cities' recent shares without any decaying pass
+        self.places: dict[str, float] = {}
+        self.places_total = 0.0
 
     # -- scoring ---------------------------------------------------------------------------
     def update(self, batch: Sequence[Observation]) -> list[Signal]:
@@ -162,10 +175,14 @@ class OpinionBurst:
             warm = ts - self.first_ts >= cfg.min_history_days * DAY
             if warm and h != self.lift_hour:
                 self._activity(ts, h)
-            cat = obs.category
+            cat, chain = obs.category, obs.chain
+            city = chain[-2] if len(chain) >= 2 else ""
+            if city:
+                g = self._g(ts) * w
+                self.places[city] = self.places.get(city, 0.0) + g
+                self.places_total += g
             todo: list[tuple[str, str, float]] = []
             if cat:
-                chain = obs.chain
                 memo = (cat, chain[-2] if len(chain) >= 2 else chain[-1] if chain else "")
                 names = self._names.get(memo)
                 if names is None:
@@ -176,12 +193,14 @@ class OpinionBurst:
                     todo.append((f"b|{cat}|{obs.brand}", "b", w))
             if obs.uscc:
                 todo.append((f"u|{obs.uscc}", "u", 1.0))  # the enterprise is named whatever the category
+                if city and cfg.maker_city:
+                    todo.append((f"m|{obs.uscc}|{city}", "m", 1.0))
             record = self._record(obs)
             for ks, kind, weight in todo:
                 key = self.keys.get(ks)
                 if key is None:
                     key = self.keys[ks] = _Key()
-                elif kind == "u" and key.recent and key.recent[-1][1] == obs.event_id:
+                elif kind in "um" and key.recent and key.recent[-1][1] == obs.event_id:
                     continue  # the same post fanned out to another category names the enterprise once
                 series = key.series
                 series.add(ts, weight)
@@ -192,15 +211,15 @@ class OpinionBurst:
                 if not warm:
                     continue
                 total = series.h24  # the running 24 h sum that ``add`` just rolled to this hour
-                if total < cfg.min_posts:
+                least = cfg.maker_city_min_posts if kind == "m" else cfg.min_posts
+                if total < least:
                     continue
                 if key.bar_day != d:
-                    self._refresh(key, ts, d, kind)
+                    self._refresh(key, ts, d, kind, ks)
                 short = 0.0
                 if span and series.hour == h:
                     short = _ring_sum(series.hours, h, span)
-                    floor = cfg.risk_floor if kind == "r" else cfg.negative_floor
-                    if short < cfg.min_posts or short < cfg.min_ratio * max(key.exp * self.short_factor, floor):
+                    if short < least or short < cfg.min_ratio * max(key.exp * self.short_factor, self._floor(kind)):
                         short = 0.0
                 if total >= key.bar or short:
                     sig = self._evaluate(ks, kind, key, obs, total, short, span)
@@ -223,12 +242,30 @@ class OpinionBurst:
         terms = "|".join(obs.risk_terms[:3]) if obs.hazard >= self.config.hazard_threshold else ""
         return (int(obs.ts), obs.event_id, obs.region, int(reach), terms, obs.category, int(obs.injury == "reported"))
 
-    def _refresh(self, key: _Key, ts: float, d: int, kind: str) -> None:
-        """Once a day per key: baseline mean, its upper bound, dispersion, and the 24 h bar."""
+    def _g(self, ts: float) -> float:
+        """The growth weight of a post at ``ts``: 2^(days since the first post / half-life)."""
+        return 2.0 ** ((ts - (self.first_ts or ts)) / (self.config.place_half_life_days * DAY))
+
+    def _floor(self, kind: str) -> float:
+        cfg = self.config
+        return cfg.risk_floor if kind == "r" else cfg.maker_city_floor if kind == "m" else cfg.negative_floor
+
+    def _refresh(self, key: _Key, ts: float, d: int, kind: str, ks: str) -> None:
+        """Once a day per key: baseline mean, its upper bound, dispersion, and the 24 h bar. An
+        enterprise-in-city key expects at least its enterprise's national expectation times the
+        city's share of adverse posts."""
         cfg = self.config
         since = day_index(self.first_ts if self.first_ts is not None else ts) + 1  # the first day is partial
         mean, var, n = key.series.baseline(ts, since)
-        floor = cfg.risk_floor if kind == "r" else cfg.negative_floor
+        floor = self._floor(kind)
+        if kind == "m":
+            _, uscc, city = ks.split("|", 2)
+            whole = self.keys.get(f"u|{uscc}")
+            if whole is not None and self.places_total > 0:
+                if whole.bar_day != d:
+                    self._refresh(whole, ts, d, "u", f"u|{uscc}")
+                if whole.exp < _NO_BAR:
+                    floor = max(floor, whole.exp * self.places.get(city, 0.0) / self.places_total)
         key.bar_day, key.mean = d, mean
         key.disp = max(1.0, min(cfg.max_dispersion, var / mean)) if mean > 0 and n >= 7 else 1.0
         if n < cfg.min_baseline_days:
@@ -237,7 +274,8 @@ class OpinionBurst:
         # The baseline is an estimate from n days; its upper confidence bound is the expectation,
         # which matters for sparse keys, where a window scanned every hour is many looks.
         key.exp = max(floor, mean + cfg.baseline_z * math.sqrt(key.disp * max(mean, floor) / n))
-        key.bar = max(cfg.min_posts, cfg.min_ratio * key.exp, key.exp + 3.0 * math.sqrt(key.disp * key.exp))
+        key.bar = max(cfg.maker_city_min_posts if kind == "m" else cfg.min_posts, cfg.min_ratio * key.exp,
+                      key.exp + 3.0 * math.sqrt(key.disp * key.exp))
 
     def _activity(self, ts: float, h: int) -> None:
         """Once an hour: the national activity's daily mean, the lift of the last 24 h (≥ 1) and the
@@ -266,7 +304,7 @@ class OpinionBurst:
                   span: int) -> Signal | None:
         """Test the windows that passed their bars; a signal when one beats ``alpha``."""
         cfg = self.config
-        floor = cfg.risk_floor if kind == "r" else cfg.negative_floor
+        floor = self._floor(kind)
         tests = []
         if total >= key.bar and total >= cfg.min_ratio * key.exp * self.lift:
             expected = key.exp * self.lift
@@ -282,7 +320,12 @@ class OpinionBurst:
         key.series.flag(obs.ts)  # an outbreak must not become its own baseline
         parts = ks.split("|", 2)
         window = [r for r in key.recent if r[0] > obs.ts - hours * HOUR]
-        focus = self._focus(kind, parts, window, total, obs.ts)
+        focus = self._focus(kind, parts, window, total, obs.ts) if kind != "m" else None
+        if kind == "m":
+            whole = self.keys.get(f"u|{parts[1]}")
+            if whole is not None and whole.fired > obs.ts - DAY and \
+                    total < cfg.focus_share * whole.series.last_24h(obs.ts):
+                return None  # a small part of a nation-wide wave about the enterprise, reported as such
         if kind in ("n", "r"):  # one warning per burst: the city's, the province's, or the nation's
             province = parts[2][:2] + "0000"
             if parts[2] not in (NATIONAL, province):
@@ -312,13 +355,15 @@ class OpinionBurst:
         stat = min(score_from_p(p), 45.0 + 9.0 * math.log2(max(observed - expected, 1.0)), cfg.max_base)
         reach_pts = min(cfg.reach_max, max(0.0, cfg.reach_per_decade * (math.log10(1.0 + reach)
                                                                          - math.log10(cfg.reach_base))))
-        cat = parts[1] if kind != "u" else _most_common([r[5] for r in window if r[5]])
+        cat = _most_common([r[5] for r in window if r[5]]) if kind in "um" else parts[1]
         category = self.context.catalogue.get(cat) if cat else None
         hurt = any(r[6] for r in window)
         score, raisers = self.context.grading.raise_score(stat + reach_pts, category, "reported" if hurt else "")
-        if kind == "u":
-            scope, episode = Scope(uscc=parts[1], category=cat or None), ""
-            label = f"企业{parts[1]}" + (f" ({category.name_zh})" if category is not None else "")
+        if kind in "um":
+            scope, episode = Scope(region_code=parts[2] if kind == "m" else None, uscc=parts[1],
+                                   category=cat or None), ""
+            place = self.context.regions.full_name(parts[2]) + " " if kind == "m" else ""
+            label = f"{place}企业{parts[1]}" + (f" ({category.name_zh})" if category is not None else "")
         else:
             scope = Scope(region_code=parts[2] if kind != "b" else NATIONAL, category=cat)
             episode = f"brand:{parts[2]}" if kind == "b" else ""  # the negative and risk-term tests share one
@@ -391,7 +436,8 @@ class OpinionBurst:
         return {"layout": LAYOUT, "first_ts": self.first_ts, "day": self.day,
                 "lift": [self.lift_hour, self.lift, self.short_factor, self.activity_mean],
                 "activity": self.activity.to_json(),
-                "keys": {k: v.to_json() for k, v in sorted(self.keys.items())}}
+                "keys": {k: v.to_json() for k, v in sorted(self.keys.items())},
+                "places": [self.places_total, dict(sorted(self.places.items()))]}
 
     @classmethod
     def restore(cls, config: OpinionBurstConfig, state: Mapping[str, Any], context: Context) -> OpinionBurst:
@@ -400,6 +446,8 @@ class OpinionBurst:
         self.lift_hour, self.lift, self.short_factor, self.activity_mean = state["lift"]
         self.activity = CountSeries.from_json(state["activity"])
         self.keys = {k: _Key.from_json(v) for k, v in state["keys"].items()}
+        total, places = state.get("places", [0.0, {}])
+        self.places_total, self.places = float(total), {k: float(v) for k, v in places.items()}
         return self
 
 

@@ -98,9 +98,39 @@ def test_enterprise_burst_is_scoped_to_the_uscc_with_its_regional_focus(context,
                    category="cosmetics", uscc=ENTERPRISE, sentiment=-0.8, reach=800.0) for i in range(25)]
     signals = [s for s in _run(context, background + burst) if s.scope.uscc]
     assert signals and {s.scope.uscc for s in signals} == {ENTERPRISE}
-    assert signals[0].explanation["key"] == "enterprise" and signals[0].scope.category == "cosmetics"
-    assert signals[0].title.startswith(f"企业{ENTERPRISE} (化妆品) 负面舆情激增") and "集中在广东省" in signals[0].title
-    assert signals[0].explanation["regional_focus"]["province"] == "440000"  # two posts in three from 广东
+    local, whole = signals[0], next(s for s in signals if s.explanation["key"] == "enterprise")
+    # Shenzhen, where two posts in three come from, sees it first
+    assert local.explanation["key"] == "enterprise_city" and local.scope.region_code == "440300"
+    assert local.ts < whole.ts and whole.scope.region_code is None and whole.scope.category == "cosmetics"
+    assert whole.title.startswith(f"企业{ENTERPRISE} (化妆品) 负面舆情激增") and "集中在广东省" in whole.title
+    assert whole.explanation["regional_focus"]["province"] == "440000"
+
+
+def _enterprise(regions, i=7):
+    """The ``i``-th of the background's 200 enterprises (about one adverse post a day each)."""
+    counties = sorted(r.code for r in regions if r.level == "county")
+    return make_uscc(counties[i * 11], f"{i:08d}1")
+
+
+@pytest.mark.parametrize("cities", [1, 5])
+def test_a_handful_of_posts_naming_one_enterprise_in_one_city_is_news(context, regions, background, cities):
+    """Five fire reports naming an enterprise the background mentions daily: in one city they are
+    a local story (警情), spread over five cities they are its ordinary chatter."""
+    uscc = _enterprise(regions)
+    places = ["340302", "340303", "340304", "340311", "340321"] if cities == 1 else \
+        ["340302", "110101", "440305", "510104", "610102"]
+    story = [_post(i, regions, (DAYS - 1) * 86400 + 9 * 3600 + i * 2400, places[i], category="e_bike", hazard=1.0,
+                   terms=("起火", "爆炸"), uscc=uscc, sentiment=-0.8, weight=1.0, tag="s") for i in range(5)]
+    signals = [s for s in _run(context, background + story) if s.evidence[0].startswith("s")]
+    if cities == 5:
+        assert signals == []
+        return
+    assert signals and {(s.scope.region_code, s.scope.uscc, s.scope.category) for s in signals} == {
+        ("340300", uscc, "e_bike")}
+    sig = signals[0]
+    assert sig.explanation["key"] == "enterprise_city" and sig.explanation["observed"] in (4, 5)
+    assert sig.explanation["expected"] < 0.5 and sig.explanation["p_value"] <= 1e-5
+    assert sig.title.startswith(f"安徽省蚌埠市 企业{uscc} (电动自行车)")
 
 
 def test_fast_nationwide_wave_is_caught_by_the_short_window(context, regions, background):
