@@ -7,7 +7,9 @@ critically failed samples, enforcement cases, adverse and hazard posts. A source
 *corroborates* at s ≥ ``min_source_surprise``; Fisher's method combines all four (χ² with 8
 degrees of freedom, so silent sources count against chance), each s capped at
 ``source_cap`` so one loud source cannot carry a weak second one far. A signal needs ≥ 2
-corroborating sources and a combined tail ≤ ``alpha``: across tens of thousands of entities
+corroborating sources, one of them news today or yesterday (its two-day count or injuries are
+surprising, or a failed sample or case arrived: old evidence alone only restates an episode), and a
+combined tail ≤ ``alpha``: across tens of thousands of entities
 weak single-source blips co-occur by chance every day, and an α of 1e-6 keeps those below
 one a month. An entity is examined when evidence arrives for a source whose counts pass a
 cheap pre-check bar (a lower bound of what corroboration needs) while another source's do
@@ -69,7 +71,11 @@ class CrossSourceConfig(DetectorConfig):
     ``model_weight``: most points the model adds; ``model_alpha``: the weakest combined tail
     the model may carry over the line; ``rearm_points``: once an entity's warning has gone
     quiet (``cooldown_hours``), what its windows still hold of that episode is no news — a
-    new signal within ``sparse_window_days`` of the last needs a score this much higher.
+    new signal within ``sparse_window_days`` of the last needs a score this much higher;
+    ``require_fresh``: a signal needs a corroborating source that is news today or yesterday
+    (its two-day count, or the two days' injuries, reach surprise ``fresh_surprise``; or a
+    failed sample or case arrived) — windows holding only an episode's old evidence restate it
+    days later, after other warnings.
     """
 
     min_history_days: float = 7.0
@@ -103,6 +109,8 @@ class CrossSourceConfig(DetectorConfig):
     model_weight: float = 10.0
     model_alpha: float = 1e-5
     rearm_points: float = 5.0
+    require_fresh: bool = True
+    fresh_surprise: float = 2.0
 
 
 class CrossSource:
@@ -172,7 +180,7 @@ class CrossSource:
         cfg = self.config
         parts = self.windows.indicators(key, e, obs.ts)
         corroborating = [src for src in SOURCES if parts[src]["surprise"] >= self._min_s]
-        if len(corroborating) < 2:
+        if len(corroborating) < 2 or (cfg.require_fresh and not any(parts[x]["fresh"] for x in corroborating)):
             return None
         total = sum(min(cfg.source_cap, p["surprise"]) for p in parts.values())
         p = _fisher(total, len(SOURCES))

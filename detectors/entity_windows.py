@@ -409,19 +409,24 @@ class EntityWindows:
         if counted:
             tests["count_2d"] = negbin_upper_tail(c2, exp_c * short * lc2, phi_c)
             tests["count_window"] = negbin_upper_tail(s[C], exp_c * days * lcw, phi_c)
+        # news today or yesterday: the two-day count, or the two days' injuries against their own exposure
+        hurt2 = _recent(r0, r1, CM) + _recent(r0, r1, CS) + _recent(r0, r1, CF)
+        fresh_c = not counted or _surprising(tests["count_2d"], len(tests), cfg.fresh_surprise) or (
+            hurt2 > 0 and _surprising(poisson_upper_tail(hurt2, max(float(c2), exp_c * short) / (n[C] + k) * (
+                n[CM] + n[CS] + n[CF] + k * pa)), 1, cfg.fresh_surprise))
         out = {"complaint": _best(tests, {
             "observed_2d": c2, "expected_2d": round(exp_c * short * lc2, 3), "observed": s[C],
             "expected": round(exp_c * days * lcw, 3), "injuries": {"minor": s[CM], "serious": s[CS], "fatal": s[CF]},
-            "counting": "each complainant once among the entity's latest"})}
+            "counting": "each complainant once among the entity's latest", "fresh": fresh_c})}
         name, p, ss = self.sampling_test(e)
         out["sampling"] = {
             "samples": s[SN], "failed": s[SF], "critical_failed": s[SC], "expected_failed": round(s[XF] / 1000.0, 3),
             "expected_critical_failed": round(s[XC] / 1000.0, 3), "window_days": cfg.sparse_window_days,
-            "test": name, "p_value": p, "surprise": round(ss, 4)}
+            "test": name, "p_value": p, "surprise": round(ss, 4), "fresh": _recent(r0, r1, SF) > 0}
         sdays = self._window_days(d, cfg.sparse_window_days, ts)
         out["enforcement"] = _best({"cases": poisson_upper_tail(s[E], exp_e * sdays)} if counted else {}, {
             "cases": s[E], "expected": round(exp_e * sdays, 3), "violations": list(cfg.violations),
-            "window_days": cfg.sparse_window_days})
+            "window_days": cfg.sparse_window_days, "fresh": _recent(r0, r1, E) > 0})
         exp_h = max(on, exp_o * days) * self.hazard_share(key, e)
         tests = {"hazard_posts": poisson_upper_tail(math.floor(oh + 1e-9), max(exp_h, 1e-9))}
         if counted:
@@ -430,7 +435,8 @@ class EntityWindows:
         out["opinion"] = _best(tests, {
             "observed_2d": round(o2, 2), "expected_2d": round(exp_o * short * lo2, 3), "observed": round(on, 2),
             "expected": round(exp_o * days * low, 3), "hazard_posts": round(oh, 2),
-            "expected_hazard_posts": round(exp_h, 3), "reach": s[OR], "counting": "adverse posts, category-weighted"})
+            "expected_hazard_posts": round(exp_h, 3), "reach": s[OR], "counting": "adverse posts, category-weighted",
+            "fresh": not counted or _surprising(tests["adverse_2d"], len(tests), cfg.fresh_surprise)})
         return out
 
     def _lifts(self, d: int, days: float, short: float) -> tuple[float, float, float, float]:
@@ -563,6 +569,16 @@ def _upper(b: float, floor: float, n: int, z: float, k: float) -> float:
 
 def _ratio(observed: float, expected: float) -> float:
     return max(1.0, observed / expected) if expected > 0 else 1.0
+
+
+def _recent(r0: Sequence[int] | None, r1: Sequence[int] | None, field: int) -> int:
+    """A field's count over today and yesterday."""
+    return (r0[field] if r0 else 0) + (r1[field] if r1 else 0)
+
+
+def _surprising(p: float, tests: int, least: float) -> bool:
+    """Whether a test's p-value, Bonferroni-corrected over ``tests``, reaches surprise ``least``."""
+    return surprise(p) - math.log10(tests) >= least
 
 
 def _best(tests: Mapping[str, float], facts: dict[str, Any]) -> dict[str, Any]:

@@ -220,3 +220,27 @@ def test_an_episode_gone_quiet_is_not_warned_again_from_its_residue(context, reg
     assert any(s.ts >= t1 for s in again), "the residue must still pass the gate, else this test proves nothing"
     quiet = enterprise_signals(CrossSourceConfig())
     assert quiet and all(s.ts < t1 for s in quiet)
+
+
+def test_only_todays_and_yesterdays_news_makes_a_source_fresh(regions):
+    """A source is fresh when its last two days are news: injuries beyond their exposure, a failed
+    sample, a case. A week on, the same window evidence is no longer fresh, though it still
+    corroborates — ``CrossSource`` then opens no warning from it (``require_fresh``)."""
+    chain = regions.chain("440305")
+    common = {"region": "440305", "chain": chain, "category": "cosmetics", "uscc": ENTERPRISE}
+    w = EntityWindows(CrossSourceConfig())
+    w.add(Observation(event_id="bg", source="complaint", ts=START, complainant="bg", issue="quality", **common))
+    day = 10 * 86400
+    for j in range(3):
+        w.add(Observation(event_id=f"h{j}", source="complaint", ts=START + day + j * 600, complainant=f"h{j}",
+                          issue="safety", injury="serious", **common))
+    w.add(Observation(event_id="s", source="sampling", ts=START + day + 4000, failed=True, critical=1, **common))
+    key = f"e|{ENTERPRISE}"
+
+    def parts(ts):
+        w.aggregates(key, ts)  # rolls the entity's windows to ts, as a new observation does
+        return w.indicators(key, w.entities[key], ts)
+    now, week_on = parts(START + day + 7200), parts(START + day + 7 * 86400)
+    assert now["complaint"]["fresh"] and now["sampling"]["fresh"] and not now["enforcement"]["fresh"]
+    assert not week_on["complaint"]["fresh"] and not week_on["sampling"]["fresh"]
+    assert week_on["complaint"]["surprise"] >= 1.3 and week_on["sampling"]["surprise"] >= 1.3  # still corroborating
