@@ -50,7 +50,7 @@ class ComplaintSurgeConfig(DetectorConfig):
     most one day counts, as a multiple of its baseline; ``evidence``: event ids kept per key."""
 
     issues: tuple[str, ...] = ("quality", "safety", "counterfeit", "false_advertising", "labeling", "other")
-    min_count: tuple[int, int, int, int] = (4, 5, 8, 12)
+    min_count: tuple[int, int, int, int] = (5, 5, 8, 12)  # 4 in a county: a few chance blips a month
     min_ratio: float = 2.0
     floor: tuple[float, float, float, float] = (0.03, 0.1, 0.5, 2.0)
     max_p: float = 1e-6
