@@ -403,7 +403,8 @@ class EntityWindows:
         n = nat.sums if nat is not None else _ZERO_ROW
         k, (pa, ps, pf) = cfg.injury_prior_complaints, cfg.injury_prior
         exposure = max(float(s[C]), exp_c * days) / (n[C] + k)  # national injury rates per complaint, with prior
-        tests = {"injuries": poisson_upper_tail(s[CM] + s[CS] + s[CF], exposure * (n[CM] + n[CS] + n[CF] + k * pa)),
+        hurt = n[CM] + n[CS] + n[CF] + k * pa  # injured of the national complaints (and the prior's)
+        tests = {"injuries": poisson_upper_tail(s[CM] + s[CS] + s[CF], exposure * hurt),
                  "serious_injuries": poisson_upper_tail(s[CS] + s[CF], exposure * (n[CS] + n[CF] + k * ps)),
                  "fatal_injuries": poisson_upper_tail(s[CF], exposure * (n[CF] + k * pf))}
         if counted:
@@ -412,8 +413,8 @@ class EntityWindows:
         # news today or yesterday: the two-day count, or the two days' injuries against their own exposure
         hurt2 = _recent(r0, r1, CM) + _recent(r0, r1, CS) + _recent(r0, r1, CF)
         fresh_c = not counted or _surprising(tests["count_2d"], len(tests), cfg.fresh_surprise) or (
-            hurt2 > 0 and _surprising(poisson_upper_tail(hurt2, max(float(c2), exp_c * short) / (n[C] + k) * (
-                n[CM] + n[CS] + n[CF] + k * pa)), 1, cfg.fresh_surprise))
+            hurt2 > 0 and _surprising(poisson_upper_tail(hurt2, max(float(c2), exp_c * short) / (n[C] + k) * hurt), 1,
+                                      cfg.fresh_surprise))
         out = {"complaint": _best(tests, {
             "observed_2d": c2, "expected_2d": round(exp_c * short * lc2, 3), "observed": s[C],
             "expected": round(exp_c * days * lcw, 3), "injuries": {"minor": s[CM], "serious": s[CS], "fatal": s[CF]},

@@ -183,7 +183,7 @@ class OpinionBurst:
                 self.places_total += g
             todo: list[tuple[str, str, float]] = []
             if cat:
-                memo = (cat, chain[-2] if len(chain) >= 2 else chain[-1] if chain else "")
+                memo = (cat, city or (chain[-1] if chain else ""))
                 names = self._names.get(memo)
                 if names is None:
                     names = self._names[memo] = self._key_names(cat, chain)
@@ -200,7 +200,7 @@ class OpinionBurst:
                 key = self.keys.get(ks)
                 if key is None:
                     key = self.keys[ks] = _Key()
-                elif kind in "um" and key.recent and key.recent[-1][1] == obs.event_id:
+                elif kind in ("u", "m") and key.recent and key.recent[-1][1] == obs.event_id:
                     continue  # the same post fanned out to another category names the enterprise once
                 series = key.series
                 series.add(ts, weight)
@@ -211,7 +211,7 @@ class OpinionBurst:
                 if not warm:
                     continue
                 total = series.h24  # the running 24 h sum that ``add`` just rolled to this hour
-                least = cfg.maker_city_min_posts if kind == "m" else cfg.min_posts
+                least = self._least(kind)
                 if total < least:
                     continue
                 if key.bar_day != d:
@@ -247,8 +247,13 @@ class OpinionBurst:
         return 2.0 ** ((ts - (self.first_ts or ts)) / (self.config.place_half_life_days * DAY))
 
     def _floor(self, kind: str) -> float:
+        """The least expectation of a window of a key of this kind."""
         cfg = self.config
         return cfg.risk_floor if kind == "r" else cfg.maker_city_floor if kind == "m" else cfg.negative_floor
+
+    def _least(self, kind: str) -> float:
+        """The least posts a window of a key of this kind needs."""
+        return self.config.maker_city_min_posts if kind == "m" else self.config.min_posts
 
     def _refresh(self, key: _Key, ts: float, d: int, kind: str, ks: str) -> None:
         """Once a day per key: baseline mean, its upper bound, dispersion, and the 24 h bar. An
@@ -274,8 +279,7 @@ class OpinionBurst:
         # The baseline is an estimate from n days; its upper confidence bound is the expectation,
         # which matters for sparse keys, where a window scanned every hour is many looks.
         key.exp = max(floor, mean + cfg.baseline_z * math.sqrt(key.disp * max(mean, floor) / n))
-        key.bar = max(cfg.maker_city_min_posts if kind == "m" else cfg.min_posts, cfg.min_ratio * key.exp,
-                      key.exp + 3.0 * math.sqrt(key.disp * key.exp))
+        key.bar = max(self._least(kind), cfg.min_ratio * key.exp, key.exp + 3.0 * math.sqrt(key.disp * key.exp))
 
     def _activity(self, ts: float, h: int) -> None:
         """Once an hour: the national activity's daily mean, the lift of the last 24 h (≥ 1) and the
@@ -320,23 +324,16 @@ class OpinionBurst:
         key.series.flag(obs.ts)  # an outbreak must not become its own baseline
         parts = ks.split("|", 2)
         window = [r for r in key.recent if r[0] > obs.ts - hours * HOUR]
+        if kind == "m" and self._within_reported(f"u|{parts[1]}", total, obs.ts):
+            return None  # a small part of a nation-wide wave about the enterprise, reported as such
         focus = self._focus(kind, parts, window, total, obs.ts) if kind != "m" else None
-        if kind == "m":
-            whole = self.keys.get(f"u|{parts[1]}")
-            if whole is not None and whole.fired > obs.ts - DAY and \
-                    total < cfg.focus_share * whole.series.last_24h(obs.ts):
-                return None  # a small part of a nation-wide wave about the enterprise, reported as such
         if kind in ("n", "r"):  # one warning per burst: the city's, the province's, or the nation's
             province = parts[2][:2] + "0000"
-            if parts[2] not in (NATIONAL, province):
-                wider = self.keys.get(f"{kind}|{parts[1]}|{province}")
-                if wider is not None and wider.fired > obs.ts - DAY and \
-                        total < cfg.focus_share * wider.series.last_24h(obs.ts):
-                    return None  # a small part of a province-wide wave that the province reports
+            if parts[2] not in (NATIONAL, province) and \
+                    self._within_reported(f"{kind}|{parts[1]}|{province}", total, obs.ts):
+                return None  # a small part of a province-wide wave that the province reports
             if parts[2] != NATIONAL:
-                nat = self.keys.get(f"{kind}|{parts[1]}|{NATIONAL}")
-                if nat is not None and nat.fired > obs.ts - DAY and \
-                        total < cfg.focus_share * nat.series.last_24h(obs.ts):
+                if self._within_reported(f"{kind}|{parts[1]}|{NATIONAL}", total, obs.ts):
                     return None  # a small part of a nation-wide wave that the national key reports
             elif focus is not None:
                 own = self.keys.get(f"{kind}|{parts[1]}|{focus['province']}")
@@ -344,6 +341,12 @@ class OpinionBurst:
                     return None  # a burst in one province, which its own key reports
         key.fired = obs.ts
         return self._signal(parts, kind, key, obs, (p, hours, observed, expected, total), window, focus)
+
+    def _within_reported(self, wider: str, total: float, ts: float) -> bool:
+        """Whether the ``wider`` key fired within a day and ``total`` posts are only a small part
+        (below ``focus_share``) of its last 24 h: its warning already reports them."""
+        key = self.keys.get(wider)
+        return key is not None and key.fired > ts - DAY and total < self.config.focus_share * key.series.last_24h(ts)
 
     def _signal(self, parts: list[str], kind: str, key: _Key, obs: Observation,
                 test: tuple[float, int, float, float, float], window: list[tuple[Any, ...]],
@@ -355,11 +358,11 @@ class OpinionBurst:
         stat = min(score_from_p(p), 45.0 + 9.0 * math.log2(max(observed - expected, 1.0)), cfg.max_base)
         reach_pts = min(cfg.reach_max, max(0.0, cfg.reach_per_decade * (math.log10(1.0 + reach)
                                                                          - math.log10(cfg.reach_base))))
-        cat = _most_common([r[5] for r in window if r[5]]) if kind in "um" else parts[1]
+        cat = _most_common([r[5] for r in window if r[5]]) if kind in ("u", "m") else parts[1]
         category = self.context.catalogue.get(cat) if cat else None
         hurt = any(r[6] for r in window)
         score, raisers = self.context.grading.raise_score(stat + reach_pts, category, "reported" if hurt else "")
-        if kind in "um":
+        if kind in ("u", "m"):
             scope, episode = Scope(region_code=parts[2] if kind == "m" else None, uscc=parts[1],
                                    category=cat or None), ""
             place = self.context.regions.full_name(parts[2]) + " " if kind == "m" else ""
