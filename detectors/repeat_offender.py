@@ -22,7 +22,10 @@ items) does not make an enterprise more or less of a repeat offender — A类 sh
 ``very_quick_repeat_days`` / ``quick_repeat_days`` (30 / 90: the failure was not put right,
 整改不到位) and unusual complaints multiply the odds. (The same failed item twice would be
 strong evidence too, but observations carry only the items' severities so far.) A signal
-needs odds ≥ ``min_odds`` and at least one earlier failure or complaint evidence; its score
+needs odds ≥ ``min_odds`` and at least one earlier failure or complaint evidence — or only
+``min_odds_critical`` (1 in 11) when the new failure has an A类 item: the threshold of a warning
+is a decision, and missing a maker that keeps shipping a safety defect costs more than a
+check that clears one (a big maker sampled often, failing twice, is still worth a look then); its score
 is ``score_at_even_odds`` + ``points_per_decade`` · log10(odds) (yellow at even odds by
 default), raised when the new failure has an A类 item, for vulnerable-group and
 safety-critical categories and for injuries among the complaints. The explanation names both
@@ -77,6 +80,7 @@ class RepeatOffenderConfig(DetectorConfig):
     ambient_history_days: float = 30.0  # days of earlier history needed to know that rate
     newcomer_max_complaints: int = 10  # without that history, complaints count only up to this many
     min_odds: float = 0.5  # posterior odds needed for a signal (1 in 3 that it is a persistent offender)
+    min_odds_critical: float = 0.1  # … when the new failure has an A类 item: missing a safety defect costs more
     score_at_even_odds: float = 70.0
     points_per_decade: float = 10.0  # score points per tenfold odds
     critical_item_points: float = 15.0  # raise when the new failure has an A类 item: a repeat at even odds is orange
@@ -313,7 +317,8 @@ class RepeatOffender:
         if used:
             people = complaints["distinct_complainants"]
             factor(f"近{cfg.complaint_days:g}天 {people} 人投诉", complaints["bayes_factor"])
-        if odds < cfg.min_odds:
+        threshold = cfg.min_odds_critical if obs.critical > 0 else cfg.min_odds
+        if odds < threshold:
             return None
         base = cfg.score_at_even_odds + cfg.points_per_decade * math.log10(odds)
         category = self.context.catalogue.get(obs.category)
@@ -341,7 +346,7 @@ class RepeatOffender:
             "statistic": "posterior odds that the enterprise is a persistent offender (Bayes factors over its "
                          "sampling history and complaints)",
             "prior_odds": cfg.prior_offender_share / (1.0 - cfg.prior_offender_share), "posterior_odds": odds,
-            "posterior_probability": odds / (1.0 + odds), "threshold_odds": cfg.min_odds, "factors": factors,
+            "posterior_probability": odds / (1.0 + odds), "threshold_odds": threshold, "factors": factors,
             "failures": [{"event_id": f[1], "at": rfc3339(f[0]), "critical": f[2], "major": f[3], "minor": f[4],
                           "region_code": f[5]} for f in reversed(failures)],
             "earlier_passes": [rfc3339(t) for t in passes], "interval_days": interval,

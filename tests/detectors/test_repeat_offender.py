@@ -141,6 +141,22 @@ def test_base_rates_two_failures_of_an_often_sampled_maker_are_quiet(quiet_strea
     assert run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(quiet_stream, often, twice)) == []
 
 
+@pytest.mark.parametrize("critical", [True, False])
+def test_an_often_sampled_maker_failing_again_on_an_a_class_item_needs_less_evidence(quiet_stream, critical):
+    maker = firm("411321", 7)
+    history = [sample(f"p{i}", 12 + 4 * i, maker, "toy") for i in range(6)]
+    twice = [sample("f1", 10.5, maker, "toy", failed=True, major=1),
+             sample("f2", 38.5, maker, "toy", failed=True, critical=int(critical), major=int(not critical))]
+    signals = run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(quiet_stream, history, twice))
+    if critical:  # six passes between: odds below the usual threshold, above the A类 one
+        assert [s.evidence for s in signals] == [["f2", "f1"]]
+        e = signals[0].explanation
+        assert RepeatOffenderConfig().min_odds_critical <= e["posterior_odds"] < RepeatOffenderConfig().min_odds
+        assert e["threshold_odds"] == RepeatOffenderConfig().min_odds_critical
+    else:
+        assert signals == []
+
+
 def test_quiet_on_national_background(quiet_stream):
     assert run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), quiet_stream) == []
 
