@@ -329,11 +329,12 @@ class OpinionBurst:
         focus = self._focus(kind, parts, window, total, obs.ts) if kind != "m" else None
         if kind in ("n", "r"):  # one warning per burst: the city's, the province's, or the nation's
             province = parts[2][:2] + "0000"
+            # the wider key of either test: the nation's negative burst reports its provinces' risk terms too
             if parts[2] not in (NATIONAL, province) and \
-                    self._within_reported(f"{kind}|{parts[1]}|{province}", total, obs.ts):
+                    any(self._within_reported(f"{k}|{parts[1]}|{province}", total, obs.ts) for k in "nr"):
                 return None  # a small part of a province-wide wave that the province reports
             if parts[2] != NATIONAL:
-                if self._within_reported(f"{kind}|{parts[1]}|{NATIONAL}", total, obs.ts):
+                if any(self._within_reported(f"{k}|{parts[1]}|{NATIONAL}", total, obs.ts) for k in "nr"):
                     return None  # a small part of a nation-wide wave that the national key reports
             elif focus is not None:
                 own = self.keys.get(f"{kind}|{parts[1]}|{focus['province']}")

@@ -143,6 +143,20 @@ def test_fast_nationwide_wave_is_caught_by_the_short_window(context, regions, ba
     assert signals[0].ts - (START + (DAYS - 1) * 86400 + 10 * 3600) < 2.5 * 3600
 
 
+def test_a_provinces_risk_terms_inside_a_reported_national_wave_are_part_of_it(context, regions, background):
+    """A scare the nation's negative-burst warning already reports: one province's handful of
+    risk-term posts in it is the same story, not a second warning (the nation's one is updated)."""
+    counties = ["110101", "310101", "440106", "420102", "610102", "320102"]
+    wave = [_post(i, regions, (DAYS - 1) * 86400 + 8 * 3600 + i * 120, counties[i % 6], category="mask",
+                  sentiment=-0.7, weight=1.0, tag="w") for i in range(150)]
+    sichuan = [_post(i, regions, (DAYS - 1) * 86400 + 12 * 3600 + i * 600, ["510104", "510105", "510106"][i % 3],
+                     category="mask", sentiment=-0.8, hazard=1.0, terms=("致癌",), weight=1.0, tag="r")
+               for i in range(10)]
+    signals = [s for s in _run(context, background + wave + sichuan) if s.scope.category == "mask"]
+    assert signals and signals[0].scope.region_code == "000000"
+    assert not [s for s in signals if (s.scope.region_code or "").startswith("51")]
+
+
 def test_positive_or_single_viral_posts_are_never_a_burst(context, regions, background):
     praise = [_post(i, regions, (DAYS - 1) * 86400 + i * 300, category="toy", sentiment=0.9, reach=5e8, weight=1.0)
               for i in range(40)]
