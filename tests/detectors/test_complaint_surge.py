@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from detector_feed import in_order
 from detectors.base import Observation
@@ -83,3 +84,35 @@ def test_slow_rise_caught_by_cusum(context, regions, catalogue):
     trend = [s for s in signals if s.episode_key == "trend"]
     assert trend and trend[0].scope.region_code in ("440000", "000000")
     assert trend[0].ts > START + 30 * 86400
+
+
+def _busy_key(regions, days, per_day, extra_day, extra, boost_day=None):
+    """Kitchen appliances in one Guangzhou district: ``per_day`` complaints a day (×3 on
+    ``boost_day``), plus ``extra`` more on ``extra_day``."""
+    rng = np.random.default_rng(7)
+    chain = regions.chain("440106")
+    out = []
+    for d in range(days):
+        n = rng.poisson(per_day * (3 if d == boost_day else 1)) + (extra if d == extra_day else 0)
+        for i, t in enumerate(np.sort(rng.uniform(0, 86400, n))):
+            out.append(Observation(event_id=f"k{d}-{i}", source="complaint", ts=START + d * 86400 + float(t),
+                                   region="440106", chain=chain, category="kitchen_appliance", issue="quality",
+                                   complainant=f"k{d}-{i}"))
+    return out
+
+
+@pytest.mark.parametrize(("calendar", "calendar_cv", "fires"), [(True, None, False), (True, 0.0, True),
+                                                                  (False, None, True)])
+def test_a_busy_key_needs_a_clearer_excess_on_a_calendar_day(context, regions, catalogue, calendar, calendar_cv,
+                                                              fires):
+    """35 extra complaints on a key with 10 a day: news on an ordinary day; on 3·15, when every
+    key triples, one category's lift varying around the nation's (``calendar_cv``) explains it."""
+    boost = (21, 3) if calendar else None
+    obs = _background(regions, catalogue, 22, 1500, seed=8, boost=boost) + \
+        _busy_key(regions, 22, 10, 21, 35, boost_day=21 if calendar else None)
+    config = ComplaintSurgeConfig() if calendar_cv is None else ComplaintSurgeConfig(calendar_cv=calendar_cv)
+    surges = [s for s in _run(context, obs, config) if s.scope.category == "kitchen_appliance"
+              and s.explanation.get("test") == "surge"]
+    assert bool(surges) == fires
+    if fires and calendar:
+        assert surges[0].explanation["national_activity"] > 2
