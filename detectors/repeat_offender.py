@@ -27,7 +27,7 @@ needs odds ≥ ``min_odds`` and at least one earlier failure or complaint eviden
 is a decision, and missing a maker that keeps shipping a safety defect costs more than a
 check that clears one (a big maker sampled often, failing twice, is still worth a look then); its score
 is ``score_at_even_odds`` + ``points_per_decade`` · log10(odds) (yellow at even odds by
-default), raised when the new failure has an A类 item, for vulnerable-group and
+default), raised when the new failure has an A类 item (to orange at least), for vulnerable-group and
 safety-critical categories and for injuries among the complaints. The explanation names both
 dates, the sample event ids, each factor and the probability of the repeat arising by chance.
 
@@ -325,8 +325,9 @@ class RepeatOffender:
         injury = complaints["worst_injury"] if used else ""
         score, raisers = self.context.grading.raise_score(
             base + (cfg.critical_item_points if obs.critical > 0 else 0.0), category, injury=injury)
-        if obs.critical > 0:
+        if obs.critical > 0:  # a maker failing again on an A类 item is at least an orange (II级) matter
             raisers.append("critical_item")
+            score = max(score, self.context.grading.orange)
         if score < self.context.grading.blue:
             return None
         region = self._region(obs, failures)

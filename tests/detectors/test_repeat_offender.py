@@ -153,6 +153,7 @@ def test_an_often_sampled_maker_failing_again_on_an_a_class_item_needs_less_evid
         e = signals[0].explanation
         assert RepeatOffenderConfig().min_odds_critical <= e["posterior_odds"] < RepeatOffenderConfig().min_odds
         assert e["threshold_odds"] == RepeatOffenderConfig().min_odds_critical
+        assert CONTEXT.grading.level(signals[0].score) in ("orange", "red")  # an A类 repeat: orange at least
     else:
         assert signals == []
 
