@@ -23,13 +23,14 @@ items) does not make an enterprise more or less of a repeat offender — A类 sh
 整改不到位) and unusual complaints multiply the odds. (The same failed item twice would be
 strong evidence too, but observations carry only the items' severities so far.) A signal
 needs odds ≥ ``min_odds`` and at least one earlier failure or complaint evidence — or only
-``min_odds_critical`` (1 in 11) when the new failure has an A类 item: the threshold of a warning
-is a decision, and missing a maker that keeps shipping a safety defect costs more than a
-check that clears one (a big maker sampled often, failing twice, is still worth a look then); its score
+``min_odds_critical`` (1 in 11) when the new failure has an A类 item: a warning threshold is a
+decision, and missing a maker that keeps shipping a safety defect costs more than a check
+that clears one (so a big, often-sampled maker failing twice is worth a look then). Its score
 is ``score_at_even_odds`` + ``points_per_decade`` · log10(odds) (yellow at even odds by
-default), raised when the new failure has an A类 item (to orange at least), for vulnerable-group and
-safety-critical categories and for injuries among the complaints. The explanation names both
-dates, the sample event ids, each factor and the probability of the repeat arising by chance.
+default), raised when the new failure has an A类 item (to orange at least), for
+vulnerable-group and safety-critical categories and for injuries among the complaints. The
+explanation names both dates, the sample event ids, each factor and the probability of the
+repeat arising by chance.
 
 State is bounded: per (USCC, category) a few failures and pass dates; per USCC 30-day complaint
 counts and a few recent complainants; entries idle beyond ``lookback_days`` are dropped.
@@ -83,7 +84,7 @@ class RepeatOffenderConfig(DetectorConfig):
     min_odds_critical: float = 0.1  # … when the new failure has an A类 item: missing a safety defect costs more
     score_at_even_odds: float = 70.0
     points_per_decade: float = 10.0  # score points per tenfold odds
-    critical_item_points: float = 15.0  # raise when the new failure has an A类 item: a repeat at even odds is orange
+    critical_item_points: float = 15.0  # raise for an A类 item in the new failure, above its orange floor: red from odds 10
     kept_failures: int = 3  # earlier failures remembered per (USCC, category)
     kept_passes: int = 12  # earlier passes remembered per (USCC, category)
     kept_complainants: int = 8  # recent distinct complainants remembered per USCC
