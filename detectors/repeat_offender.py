@@ -84,7 +84,7 @@ class RepeatOffenderConfig(DetectorConfig):
     min_odds_critical: float = 0.1  # … when the new failure has an A类 item: missing a safety defect costs more
     score_at_even_odds: float = 70.0
     points_per_decade: float = 10.0  # score points per tenfold odds
-    critical_item_points: float = 15.0  # raise for an A类 item in the new failure, above its orange floor: red from odds 10
+    critical_item_points: float = 15.0  # A类 item in the new failure: raise (above the orange floor; red from odds 10)
     kept_failures: int = 3  # earlier failures remembered per (USCC, category)
     kept_passes: int = 12  # earlier passes remembered per (USCC, category)
     kept_complainants: int = 8  # recent distinct complainants remembered per USCC
