@@ -9,7 +9,10 @@
   injured person.
 - Minor injuries warn only as a cluster: distinct injured complainants in one
   (category, city) within ``window_days`` against the category's national minor-injury
-  rate spread over cities (Poisson tail), with a minimum count.
+  rate times the city's share of the nation's complaints (learned, shrunk toward
+  ``city_share``: a city of 20 million hears far more than one of 2 million) times the
+  nation-wide complaint lift in the window (3·15 brings more complaints in every category
+  and with them more injury reports), with a Poisson tail and a minimum count.
 - Injuries naming one enterprise (USCC) anywhere in the country: a defective product sold
   nation-wide hurts people in many cities, one or two each — no city cluster, but an
   unmistakable one at its maker. Distinct injured people within ``window_days`` are tested
@@ -45,6 +48,8 @@ class InjurySignalConfig(DetectorConfig):
     further severe injury in the window; ``minor_min``: distinct minor injuries needed in a
     city; ``minor_max_p``: tail probability a minor cluster must beat; ``cities``: share of
     a category's national injuries one city is expected to see (≈ 1 / number of cities);
+    ``city_prior_complaints``: weight, in complaints, of ``city_share`` before a city's own
+    share of the nation's complaints is learned;
     ``minor_step``: points per further minor injury beside a severe one;
     ``lone_serious_warns``: a serious injury warns without a second injured person;
     ``maker_min`` / ``maker_max_p``: distinct injured people naming one enterprise and the
@@ -63,6 +68,7 @@ class InjurySignalConfig(DetectorConfig):
     minor_min: int = 3
     minor_max_p: float = 1e-4
     city_share: float = 1 / 150
+    city_prior_complaints: float = 2000.0
     lone_serious_warns: bool = False
     maker_min: int = 3
     maker_max_p: float = 1e-4
@@ -92,6 +98,8 @@ class InjurySignal:
         self.makers: dict[str, list[Any]] = {}
         self.national: dict[str, list[int]] = {}  # category → [complaints naming an enterprise, injured among them]
         self.sweep_day = -1
+        self.cities: dict[str, int] = {}  # city → complaints (all categories)
+        self.volume: list[Any] = [None, 0, {}]  # nation: [first day, complaints, complaints per day of the window]
 
     def update(self, batch: Sequence[Observation]) -> list[Signal]:
         out: list[Signal] = []
@@ -102,12 +110,13 @@ class InjurySignal:
                 sig = self._maker(obs)
                 if sig is not None:
                     out.append(sig)
+            city = self.context.regions.levels(obs.region)[1] or (obs.chain[-1] if obs.chain else obs.region)
+            self._count(obs.ts, city)
             if obs.injury not in ("minor", "serious", "fatal") or not obs.category:
                 continue
             category = self.context.catalogue.get(obs.category)
             if category is None:
                 continue
-            city = self.context.regions.levels(obs.region)[1] or (obs.chain[-1] if obs.chain else obs.region)
             key = (obs.category, city)
             q = self.recent.setdefault(key, deque())
             horizon = obs.ts - self.config.window_days * DAY
@@ -159,8 +168,10 @@ class InjurySignal:
         n = len({x[3] for x in q})
         if n < self.config.minor_min:
             return None
+        cfg = self.config
         days = max(7.0, day_index(obs.ts) - stats[0] + 1.0)
-        expected = max(stats[1] / days * self.config.window_days * self.config.city_share, 0.01)
+        share, lift = self._exposure(obs.ts, key[1])
+        expected = max(stats[1] / days * cfg.window_days * share * lift, 0.001)
         p = poisson_upper_tail(n, expected)
         if p > self.config.minor_max_p:
             return None
@@ -168,9 +179,36 @@ class InjurySignal:
         worst = "serious" if any(x[2] in _SEVERE for x in q) else "minor"
         score, raisers = self.context.grading.raise_score(base, category, injury=worst)
         return self._signal(obs, key, q, score, "minor_cluster", {
-            "injured": n, "expected": round(expected, 4), "statistic": "poisson_upper_tail", "p_value": p,
+            "injured": n, "expected": round(expected, 4), "city_share": round(share, 5),
+            "national_lift": round(lift, 3), "statistic": "poisson_upper_tail", "p_value": p,
             "threshold": self.config.minor_max_p, "raisers": raisers,
         }, f"{n} 起伤害聚集")
+
+    def _count(self, ts: float, city: str) -> None:
+        """Count a complaint towards its city's share and the nation's daily volume."""
+        self.cities[city] = self.cities.get(city, 0) + 1
+        vol, day = self.volume, day_index(ts)
+        if vol[0] is None:
+            vol[0] = day
+        vol[1] += 1
+        daily: dict[int, int] = vol[2]
+        daily[day] = daily.get(day, 0) + 1
+        if len(daily) > self.config.window_days + 1:
+            for d in [d for d in daily if d <= day - self.config.window_days]:
+                del daily[d]
+
+    def _exposure(self, ts: float, city: str) -> tuple[float, float]:
+        """``(share, lift)``: the city's share of the nation's complaints (shrunk toward
+        ``city_share``) and the nation's complaints in the window over its long-run average
+        for a window (at least 1)."""
+        cfg, (first, total, daily) = self.config, self.volume
+        k = cfg.city_prior_complaints
+        share = (self.cities.get(city, 0) + k * cfg.city_share) / (total + k)
+        day = day_index(ts)
+        elapsed = max(1.0, day - first + 1.0)  # days, today included
+        recent = sum(c for d, c in daily.items() if d > day - cfg.window_days)
+        lift = max(1.0, recent / (total / elapsed * min(cfg.window_days, elapsed))) if total else 1.0
+        return share, lift
 
     def _maker(self, obs: Observation) -> Signal | None:
         """Count a complaint naming an enterprise; test the enterprise when it reports an injury."""
@@ -261,7 +299,8 @@ class InjurySignal:
                 "makers": {u: [a, n, b, xs, [[d, k] for d, k in sorted(c.items())]]
                            for u, (a, n, b, xs, c) in sorted(self.makers.items())},
                 "national": dict(sorted(self.national.items())),
-                "sweep_day": self.sweep_day}
+                "sweep_day": self.sweep_day, "cities": dict(sorted(self.cities.items())),
+                "volume": [self.volume[0], self.volume[1], [[d, k] for d, k in sorted(self.volume[2].items())]]}
 
     @classmethod
     def restore(cls, config: InjurySignalConfig, state: Mapping[str, Any], context: Context) -> InjurySignal:
@@ -274,4 +313,7 @@ class InjurySignal:
                        for u, (a, n, b, xs, c) in state.get("makers", {}).items()}
         self.national = {c: list(v) for c, v in state.get("national", {}).items()}
         self.sweep_day = int(state.get("sweep_day", -1))
+        self.cities = {c: int(k) for c, k in state.get("cities", {}).items()}
+        first, total, daily = state.get("volume", [None, 0, []])
+        self.volume = [None if first is None else int(first), int(total), {int(d): int(k) for d, k in daily}]
         return self

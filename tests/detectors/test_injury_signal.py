@@ -95,3 +95,53 @@ def test_injuries_among_a_calendar_surge_of_complaints_are_no_enterprise_cluster
     assert det.update(routine + surge) == []
     hurt = [_named(regions, 100 + i, "minor", maker, c, day=14.5) for i, c in enumerate(counties[:3])]
     assert det.update(hurt) == []
+
+
+def _background(regions, days, per_day, cities, start=0.0, injured_every=2000):
+    """``per_day`` complaints a day for ``days`` days, spread over ``cities`` {county: weight};
+    every ``injured_every``-th one is a minor toy injury in Chengdu (the national rate)."""
+    counties, weights = list(cities), list(cities.values())
+    out, total = [], sum(weights)
+    for i in range(int(days * per_day)):
+        x, acc, county = (i * 7919 % 1000) / 1000 * total, 0.0, counties[-1]
+        for c, w in zip(counties, weights):
+            acc += w
+            if x < acc:
+                county = c
+                break
+        hurt = i % injured_every == 0
+        out.append(Observation(event_id=f"b{start}-{i}", source="complaint", ts=T0 + (start + i / per_day) * 86400,
+                               region="510104" if hurt else county, chain=regions.chain("510104" if hurt else county),
+                               category="toy" if hurt else "clothing", issue="quality",
+                               injury="minor" if hurt else "none", complainant=f"b{start}-{i}"))
+    return out
+
+
+def _three_hurt(regions, county, day):
+    return [Observation(event_id=f"h{county}-{k}", source="complaint", ts=T0 + day * 86400 + k * 3600, region=county,
+                        chain=regions.chain(county), category="toy", issue="safety", injury="minor",
+                        complainant=f"h{county}-{k}") for k in range(3)]
+
+
+def test_a_big_city_needs_more_injured_than_a_small_one(context, regions):
+    """Hangzhou hears 30 % of these complaints, Lishui 0.2 %: three injured children are
+    ordinary in the one and a cluster in the other."""
+    det = InjurySignal(InjurySignalConfig(), context)
+    assert det.update(_background(regions, 14, 1000, {"330106": 30, "331102": 0.2, "510104": 69.8})) == []
+    assert det.update(_three_hurt(regions, "330106", 14.2)) == []
+    out = det.update(_three_hurt(regions, "331102", 14.2))
+    assert len(out) == 1 and out[0].scope.region_code == "331100" and out[0].explanation["test"] == "minor_cluster"
+    assert out[0].explanation["city_share"] < 0.01 < det._exposure(T0 + 14.2 * 86400, "330100")[0]
+
+
+def test_a_nation_wide_complaint_lift_raises_the_expected_injuries(context, regions):
+    """A week when the whole nation complains twice as much (after 双十一) brings twice the
+    injury reports: the same three injured are expected ~2× as often."""
+    cities = {"331102": 1, "510104": 99}
+    quiet, busy = InjurySignal(InjurySignalConfig(), context), InjurySignal(InjurySignalConfig(), context)
+    quiet.update(_background(regions, 14, 1000, cities))
+    busy.update(_background(regions, 7, 1000, cities) + _background(regions, 7, 3000, cities, start=7.0, injured_every=6000))
+    a, b = quiet.update(_three_hurt(regions, "331102", 14.2)), busy.update(_three_hurt(regions, "331102", 14.2))
+    assert len(a) == len(b) == 1
+    assert a[0].explanation["national_lift"] == 1.0 and 1.4 < b[0].explanation["national_lift"] < 1.6
+    assert b[0].explanation["p_value"] > 2 * a[0].explanation["p_value"]
