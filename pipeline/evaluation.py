@@ -215,11 +215,12 @@ def format_report(results: Sequence[Metrics], labels: Sequence[dict[str, Any]]) 
     """A plain-text report: per incident, then overall, one column per method."""
     rows = []
     names = [m.name for m in results]
-    rows.append("incident\tkind\tseverity\t" + "\t".join(names))
+    evidence = any("evidence_hours" in lb for lb in labels if not lb.get("decoy"))
+    rows.append("incident\tkind\tseverity\t" + ("2nd/3rd event\t" if evidence else "") + "\t".join(names))
     for lb in labels:
         if lb.get("decoy"):
             continue
-        cells = []
+        cells = [_evidence(lb)] if evidence else []
         for m in results:
             p = m.per_incident[lb["incident_id"]]
             if p["detected"]:
@@ -243,9 +244,23 @@ def format_report(results: Sequence[Metrics], labels: Sequence[dict[str, Any]]) 
     line("decoy_warnings_yellow+", lambda m: str(m.decoy_warnings_yellow_plus))
     line("false_warnings", lambda m: str(m.false_warnings))
     line("false_per_100_key_days", lambda m: "-" if m.false_per_100_key_days is None else f"{m.false_per_100_key_days:.4f}")
+    if evidence:  # how soon the evidence allowed: a system warning at an incident's 2nd (3rd) event
+        for k in (2, 3):
+            hours = [_nth_event(lb, k) for lb in labels if not lb.get("decoy")]
+            rows.append(f"median_hours_to_event_{k}\t" + (f"{statistics.median(hours):.1f}" if hours else "-"))
     if results and results[0].decoys:
         rows += ["", f"{results[0].name} warnings on decoys:"] + [f"  {d}" for d in results[0].decoys]
     return "\n".join(rows)
+
+
+def _nth_event(label: dict[str, Any], k: int) -> float:
+    """Hours from an incident's start to its ``k``-th event (its last one when it has fewer)."""
+    hours = label.get("evidence_hours") or [0.0]
+    return float(hours[min(k, len(hours)) - 1])
+
+
+def _evidence(label: dict[str, Any]) -> str:
+    return f"{_nth_event(label, 2)}/{_nth_event(label, 3)}h"
 
 
 def labels_from_lines(lines: Iterable[bytes]) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from pipeline.synthetic_world import SOURCES, CategoryProfile, Clock, Maker, Syn
 __all__ = ["ARCHETYPES", "FIRST_DAY", "Incident", "IncidentContext", "plan_incidents"]
 
 FIRST_DAY = 21  # detectors need three weeks of baseline before the first incident
+EVIDENCE_EVENTS = 3  # a label gives the hours from its start to its first this many events
 _HOUR = 3600
 
 
@@ -48,12 +49,13 @@ class Incident:
 
     def label(self, incident_id: str, clock: Clock) -> dict[str, Any]:
         """The ``labels.jsonl`` entry (see ``Simulator.labels``)."""
-        ts = [d[0] for d in self.drafts]
-        start, end = self.window if self.window is not None else (min(ts), max(ts))
+        ts = sorted(d[0] for d in self.drafts)
+        start, end = self.window if self.window is not None else (ts[0], ts[-1])
         return {"incident_id": incident_id, "kind": self.kind, "start": clock.stamp(start),
                 "end": clock.stamp(end), "severity": self.severity,
                 "scope": {"category": self.category, "region_codes": self.region_codes, "uscc": self.uscc},
-                "decoy": self.decoy, "detectors": self.detectors}
+                "decoy": self.decoy, "detectors": self.detectors,
+                "evidence_hours": [round((t - start) / 3600, 1) for t in ts[:EVIDENCE_EVENTS]]}
 
 
 class IncidentContext:

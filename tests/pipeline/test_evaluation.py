@@ -37,6 +37,17 @@ def test_matching_by_nested_region_category_and_time(regions):
     assert m.level_reached == 0.5 and m.median_ttd_hours == 6.0
     report = format_report([m], LABELS)
     assert "missed" in report and "false_per_100_key_days\t0.7500" in report
+    assert "event" not in report  # labels without evidence times: no evidence columns
+
+
+def test_the_report_says_how_soon_the_evidence_allowed(regions):
+    labels = [dict(LABELS[0], evidence_hours=[0.0, 2.0, 30.0]), dict(LABELS[1], evidence_hours=[0.0]), LABELS[2]]
+    m = evaluate_alerts("riskwatch", [_w("330100", "mask", "2025-03-04T16:00:00+08:00")], labels, regions)
+    rows = format_report([m], labels).splitlines()
+    assert rows[0] == "incident\tkind\tseverity\t2nd/3rd event\triskwatch"
+    assert rows[1].startswith("i1\tfactory_defect\torange\t2.0/30.0h\t6.0h")
+    assert rows[2].startswith("i2\tslow_rise\tyellow\t0.0/0.0h\tmissed")  # one event: nothing to wait for
+    assert "median_hours_to_event_2\t1.0" in rows and "median_hours_to_event_3\t15.0" in rows
 
 
 def test_baselines_fire_at_the_end_of_the_day(regions):

@@ -227,7 +227,8 @@ def test_labels_are_well_formed_and_inside_the_run(run60: dict[str, Any], region
                                                    catalogue: Catalogue) -> None:
     start, end = datetime(2025, 2, 1, tzinfo=CST), datetime(2025, 4, 2, tzinfo=CST)
     for lb in run60["labels"]:
-        assert set(lb) == {"incident_id", "kind", "start", "end", "severity", "scope", "decoy", "detectors"}
+        assert set(lb) == {"incident_id", "kind", "start", "end", "severity", "scope", "decoy", "detectors",
+                           "evidence_hours"}
         assert set(lb["scope"]) == {"category", "region_codes", "uscc"}
         s, e = datetime.fromisoformat(lb["start"]), datetime.fromisoformat(lb["end"])
         assert start <= s <= e < end
@@ -240,6 +241,9 @@ def test_labels_are_well_formed_and_inside_the_run(run60: dict[str, Any], region
         assert bool(lb["detectors"]) != lb["decoy"]
         if not lb["decoy"]:
             assert s >= start + timedelta(days=21), lb
+            hours = lb["evidence_hours"]  # the first events: the first at the start, then in order, inside
+            assert 1 <= len(hours) <= 3 and hours[0] == 0.0 and hours == sorted(hours), lb
+            assert s + timedelta(hours=hours[-1]) <= e + timedelta(minutes=3)
     assert len({lb["incident_id"] for lb in run60["labels"]}) == len(run60["labels"])
 
 
