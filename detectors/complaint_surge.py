@@ -44,7 +44,9 @@ class ComplaintSurgeConfig(DetectorConfig):
     """``issues``: complaint issues that count (after-sales disputes are not product risks);
     ``min_count``: distinct complainants in 24 h needed per level (county, city, province,
     national); ``min_ratio``: observed/expected needed; ``floor``: the least expected 24 h
-    count per level (sparse keys); ``max_p``: the tail probability a surge must beat;
+    count per level (sparse keys); ``max_p``: the tail probability a surge must beat, after
+    multiplying it by ``level_tests`` of its level (a county has ~8× the keys of a city, and
+    chance blips grow with the keys tested: Bonferroni by level, relative to cities);
     ``complainant_days``: how long a complainant counts once per category;
     ``cusum_h``: CUSUM alarm threshold (log-likelihood-ratio units), ``cusum_shift``: the
     relative rise it is tuned to, ``cusum_min_mean``: the least daily baseline it assumes (a
@@ -59,6 +61,7 @@ class ComplaintSurgeConfig(DetectorConfig):
     min_ratio: float = 2.0
     floor: tuple[float, float, float, float] = (0.03, 0.1, 0.5, 2.0)
     max_p: float = 1e-6
+    level_tests: tuple[float, float, float, float] = (8.0, 1.0, 1.0, 1.0)
     calendar_cv: float = 0.5
     complainant_days: int = 30
     cusum_levels: tuple[str, ...] = ("province", "national")
@@ -212,7 +215,8 @@ class ComplaintSurge:
         # the national lift is one number; this key's own lift is uncertain around it (φ += Var / E)
         lift_sd = cfg.calendar_cv * abs(activity - 1.0) * max(mean, prior)
         dispersion += lift_sd * lift_sd / expected
-        p = negbin_upper_tail(observed, expected, dispersion)
+        tail = negbin_upper_tail(observed, expected, dispersion)
+        p = min(1.0, tail * cfg.level_tests[li])
         if p > cfg.max_p:
             return None
         excess = observed - expected
@@ -233,7 +237,8 @@ class ComplaintSurge:
                 "test": "surge", "observed": round(observed, 3), "expected": round(expected, 3),
                 "baseline_daily_mean": round(mean, 3), "baseline_days": n, "parent_share_prior": round(prior, 4),
                 "national_activity": round(activity, 3),
-                "dispersion": round(dispersion, 3), "statistic": "negative_binomial_upper_tail", "p_value": p,
+                "dispersion": round(dispersion, 3), "statistic": "negative_binomial_upper_tail", "p_value": tail,
+                "p_adjusted": p, "level_tests": cfg.level_tests[li],
                 "threshold": cfg.max_p, "min_ratio": cfg.min_ratio, "level": _LEVELS[li], "raisers": raisers,
                 "sources": ["complaint"], "counting": "distinct complainants per category per 30 days",
             },

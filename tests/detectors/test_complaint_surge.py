@@ -116,3 +116,26 @@ def test_a_busy_key_needs_a_clearer_excess_on_a_calendar_day(context, regions, c
     assert bool(surges) == fires
     if fires and calendar:
         assert surges[0].explanation["national_activity"] > 2
+
+
+def test_a_county_surge_must_beat_the_level_multiplicity(context, regions, catalogue):
+    """Counties outnumber cities ~8 to 1, so a county blip needs a p 8× smaller to warn."""
+    chain = regions.chain("330106")  # the district's masks draw a complaint or two a day
+    usual = [Observation(event_id=f"u{d}-{i}", source="complaint", ts=START + d * 86400 + 7200 * (i + 1),
+                         region="330106", chain=chain, category="mask", issue="quality", complainant=f"u{d}-{i}")
+             for d in range(21) for i in range(1 + d % 2)]
+    background = _background(regions, catalogue, 22, 200, seed=11) + usual
+
+    def first_warning(config):
+        for n in range(4, 30):
+            county = [s for s in _run(context, background + _surge(regions, 21, n), config)
+                      if s.scope.region_code == "330106"]
+            if county:
+                return n, county[0]
+        return None, None
+
+    n_flat, _ = first_warning(ComplaintSurgeConfig(level_tests=(1.0, 1.0, 1.0, 1.0), min_count=(4, 5, 8, 12)))
+    n_level, sig = first_warning(ComplaintSurgeConfig(min_count=(4, 5, 8, 12)))
+    assert n_flat is not None and n_level is not None and n_level > n_flat
+    assert sig.explanation["level_tests"] == 8.0
+    assert sig.explanation["p_adjusted"] == pytest.approx(8 * sig.explanation["p_value"])
