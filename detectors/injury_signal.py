@@ -165,23 +165,23 @@ class InjurySignal:
         }, f"{len(severe)} 起严重伤害" if worst == "serious" else f"{len(severe)} 起伤害事件含死亡")
 
     def _minor(self, obs: Observation, key: tuple[str, str], q: deque, category: Any, stats: list[int]) -> Signal | None:
-        n = len({x[3] for x in q})
-        if n < self.config.minor_min:
-            return None
         cfg = self.config
+        n = len({x[3] for x in q})
+        if n < cfg.minor_min:
+            return None
         days = max(7.0, day_index(obs.ts) - stats[0] + 1.0)
         share, lift = self._exposure(obs.ts, key[1])
         expected = max(stats[1] / days * cfg.window_days * share * lift, 0.001)
         p = poisson_upper_tail(n, expected)
-        if p > self.config.minor_max_p:
+        if p > cfg.minor_max_p:
             return None
-        base = min(score_from_p(p), 50.0 + 8.0 * (n - self.config.minor_min))
+        base = min(score_from_p(p), 50.0 + 8.0 * (n - cfg.minor_min))
         worst = "serious" if any(x[2] in _SEVERE for x in q) else "minor"
         score, raisers = self.context.grading.raise_score(base, category, injury=worst)
         return self._signal(obs, key, q, score, "minor_cluster", {
             "injured": n, "expected": round(expected, 4), "city_share": round(share, 5),
             "national_lift": round(lift, 3), "statistic": "poisson_upper_tail", "p_value": p,
-            "threshold": self.config.minor_max_p, "raisers": raisers,
+            "threshold": cfg.minor_max_p, "raisers": raisers,
         }, f"{n} 起伤害聚集")
 
     def _count(self, ts: float, city: str) -> None:
