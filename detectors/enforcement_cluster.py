@@ -16,8 +16,9 @@ shares of all cases, the category's own skew toward each province (a gamma poste
 within their province (shrunk toward an even spread over counties), all slowly forgetting. The count's tail under a negative binomial (Poisson with some
 overdispersion) is the zone's p-value; the smallest, Bonferroni-corrected for the number of
 zones, gives the score (``stats.score_from_p``: 1e-5 → 50, blue), capped by the cluster's size
-(a handful of cases in a quiet place is very surprising, yet not a red warning) and raised for
-vulnerable-group and safety-critical categories.
+— its cases and its spread: a handful of cases in a quiet place is very surprising, yet not a
+red warning, and the same cases in more counties are a wider network (跨区域) than in fewer —
+and raised for vulnerable-group and safety-critical categories.
 
 When the new case names a brand, the same zones are also scanned for cases of that brand
 alone, against the brand's learned share of the category's cases: one counterfeit brand
@@ -71,7 +72,8 @@ class EnforcementClusterConfig(DetectorConfig):
     min_parties: int = 3  # distinct parties (USCC; a case without one counts as its own)
     per_place_cap: int = 3  # cases one place contributes at most to the count (one raid ≠ a cluster)
     size_cap_base: float = 60.0  # the base score may not exceed this at ``min_cases`` cases …
-    size_cap_per_case: float = 6.0  # … plus this per further case: a handful of cases is never red on surprise alone
+    size_cap_per_case: float = 5.0  # … plus this per further case: a handful of cases is never red on surprise alone …
+    size_cap_per_place: float = 6.0  # … plus this per place beyond ``min_counties``: spread is reach (跨区域)
     overdispersion: float = 0.1  # Var = μ(1 + κμ): category-specific geography the shares miss
     half_life_days: float = 90.0  # days; memory of the learned rates and shares
     province_prior_cases: float = 200.0  # pseudo-cases spreading the provinces' shares by county count
@@ -426,7 +428,8 @@ class EnforcementCluster:
             return None
         tests = len(zones) * len(subsets)
         p_adj = min(1.0, best["p_value"] * tests)
-        cap = cfg.size_cap_base + cfg.size_cap_per_case * (best["observed"] - cfg.min_cases)
+        cap = (cfg.size_cap_base + cfg.size_cap_per_case * (best["observed"] - cfg.min_cases)
+               + cfg.size_cap_per_place * (len(best["places"]) - cfg.min_counties))
         base = min(score_from_p(p_adj), cap)
         best["size_cap"] = cap
         category = self.context.catalogue.get(obs.category)

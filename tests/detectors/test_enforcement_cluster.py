@@ -105,6 +105,22 @@ def test_a_cluster_straddling_cities_is_scoped_to_the_province(quiet_stream):
     assert any("伪劣案件聚集" in s.title for s in signals)
 
 
+
+def test_the_same_cases_in_more_counties_grade_higher(quiet_stream):
+    """Size caps the score: six cases in two districts are a smaller cluster than six in four."""
+    def last(counties: list[str]):
+        incident = cluster("k", counties, 6, day=35, span=4)
+        signals = run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), in_order(quiet_stream, incident))
+        return signals[-1]
+
+    narrow, wide = last(LANZHOU[:2]), last(LANZHOU)
+    assert narrow.explanation["observed"] == wide.explanation["observed"] == 6
+    assert len(narrow.explanation["places"]) == 2 and len(wide.explanation["places"]) == 4
+    cfg = EnforcementClusterConfig()
+    assert wide.explanation["size_cap"] - narrow.explanation["size_cap"] == 2 * cfg.size_cap_per_place
+    assert wide.score - narrow.score == 2 * cfg.size_cap_per_place  # both capped: the p-values are far past it
+
+
 SHENZHEN = ["440303", "440304", "440305", "440306"]  # 罗湖, 福田, 南山, 宝安
 
 
