@@ -1,7 +1,8 @@
 """Warning lifecycle: one open episode per (detector, scope); signals → graded alerts.
 
 - The first signal at or above blue opens an episode and emits ``open``.
-- Later signals update it (window, evidence, score); a level rise emits ``escalated``.
+- Later signals update it (window, evidence; score, title and explanation when stronger); a
+  level rise emits ``escalated``.
 - Quiet for the detector's cool-down (event time) emits ``resolved``.
 - A signal at a region level nested in (or containing) an open episode of the same
   detector and category, whose evidence is mostly that episode's evidence, is folded into
@@ -93,12 +94,19 @@ class Lifecycle:
         ep.evidence = list(dict.fromkeys(s.evidence + ep.evidence))[:MAX_EVIDENCE]
         self._deadline(ep)
         if LEVEL_RANK[level] > LEVEL_RANK[ep.level]:
-            ep.level, ep.score, ep.title, ep.triggered_at = level, s.score, s.title, s.ts
-            ep.explanation = s.explanation | {k: v for k, v in ep.explanation.items() if k in ("also_at", "related_alert_ids")}
+            ep.level, ep.triggered_at = level, s.ts
+            self._adopt(ep, s)
             return [self._alert(ep, "escalated")]
         if s.score > ep.score:
-            ep.score = s.score
+            self._adopt(ep, s)
         return []
+
+    @staticmethod
+    def _adopt(ep: _Episode, s: Signal) -> None:
+        """The episode's score, title and explanation become the stronger signal's, so the score
+        an alert shows is always the one its explanation accounts for."""
+        ep.score, ep.title = s.score, s.title
+        ep.explanation = s.explanation | {k: v for k, v in ep.explanation.items() if k in ("also_at", "related_alert_ids")}
 
     def advance(self, ts: float) -> list[Alert]:
         """Resolve every episode quiet for its cool-down by event time ``ts``, in deadline order."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.base import DAY, HOUR, Signal
+from detectors.base import DAY, HOUR, Signal, rfc3339
 from detectors.lifecycle import DetectorInfo, Lifecycle
 from schemas.alert import Scope
 
@@ -34,6 +34,20 @@ def test_open_then_quiet_updates_then_escalate_then_resolve(lc):
     r = lc.advance(T0 + 2 * HOUR + 72 * HOUR)
     assert [x.status for x in r] == ["resolved"] and r[0].alert_id == a[0].alert_id and r[0].level == "orange"
     assert lc.open == {}
+
+
+
+def test_a_stronger_signal_at_the_same_level_brings_its_own_explanation(lc):
+    lc.apply(_sig(T0, 72, region="330100"))
+    lc.apply(_sig(T0, 60, region="330106", evidence=("z",)))  # opens at the county, linked to the city
+    stronger = _sig(T0 + HOUR, 80, region="330100", evidence=("b",))
+    stronger.title, stronger.explanation = "t2", {"observed": 5}
+    assert lc.apply(stronger) == []  # still yellow: no alert now
+    assert lc.apply(_sig(T0 + 2 * HOUR, 75, region="330100", evidence=("c",))) == []  # weaker: changes nothing
+    r = [x for x in lc.advance(T0 + 100 * HOUR) if x.scope.region_code == "330100"]
+    assert r[0].status == "resolved" and r[0].level == "yellow" and r[0].score == 80 and r[0].title == "t2"
+    assert r[0].explanation["observed"] == 5 and r[0].explanation["related_alert_ids"]  # the link is kept
+    assert r[0].triggered_at == rfc3339(T0)  # the level was reached by the first signal
 
 
 def test_below_blue_is_ignored(lc):
