@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from detectors.base import CST_OFFSET, DAY, Context, DetectorConfig, Observation, Signal, day_index
+from detectors.series import CountSeries
 from detectors.stats import poisson_upper_tail, score_from_p
 from schemas.alert import Scope
 
@@ -99,7 +100,9 @@ class InjurySignal:
         self.national: dict[str, list[int]] = {}  # category → [complaints naming an enterprise, injured among them]
         self.sweep_day = -1
         self.cities: dict[str, int] = {}  # city → complaints (all categories)
-        self.volume: list[Any] = [None, 0, {}]  # nation: [first day, complaints, complaints per day of the window]
+        self.first_day: int | None = None  # the nation's complaints: the first day seen, the total, and by day
+        self.total = 0
+        self.daily = CountSeries()
 
     def update(self, batch: Sequence[Observation]) -> list[Signal]:
         out: list[Signal] = []
@@ -187,26 +190,23 @@ class InjurySignal:
     def _count(self, ts: float, city: str) -> None:
         """Count a complaint towards its city's share and the nation's daily volume."""
         self.cities[city] = self.cities.get(city, 0) + 1
-        vol, day = self.volume, day_index(ts)
-        if vol[0] is None:
-            vol[0] = day
-        vol[1] += 1
-        daily: dict[int, int] = vol[2]
-        daily[day] = daily.get(day, 0) + 1
-        if len(daily) > self.config.window_days + 1:
-            for d in [d for d in daily if d <= day - self.config.window_days]:
-                del daily[d]
+        if self.first_day is None:
+            self.first_day = day_index(ts)
+        self.total += 1
+        self.daily.add(ts)
 
     def _exposure(self, ts: float, city: str) -> tuple[float, float]:
         """``(share, lift)``: the city's share of the nation's complaints (shrunk toward
         ``city_share``) and the nation's complaints in the window over its long-run average
         for a window (at least 1)."""
-        cfg, (first, total, daily) = self.config, self.volume
+        cfg, first, total, daily = self.config, self.first_day, self.total, self.daily
         k = cfg.city_prior_complaints
         share = (self.cities.get(city, 0) + k * cfg.city_share) / (total + k)
+        if first is None:
+            return share, 1.0
         day = day_index(ts)
         elapsed = max(1.0, day - first + 1.0)  # days, today included
-        recent = sum(c for d, c in daily.items() if d > day - cfg.window_days)
+        recent = sum(daily.day_count(d) for d in range(day - math.ceil(cfg.window_days) + 1, daily.day + 1))
         lift = max(1.0, recent / (total / elapsed * min(cfg.window_days, elapsed))) if total else 1.0
         return share, lift
 
@@ -300,7 +300,7 @@ class InjurySignal:
                            for u, (a, n, b, xs, c) in sorted(self.makers.items())},
                 "national": dict(sorted(self.national.items())),
                 "sweep_day": self.sweep_day, "cities": dict(sorted(self.cities.items())),
-                "volume": [self.volume[0], self.volume[1], [[d, k] for d, k in sorted(self.volume[2].items())]]}
+                "volume": [self.first_day, self.total, self.daily.to_json()]}
 
     @classmethod
     def restore(cls, config: InjurySignalConfig, state: Mapping[str, Any], context: Context) -> InjurySignal:
@@ -314,6 +314,7 @@ class InjurySignal:
         self.national = {c: list(v) for c, v in state.get("national", {}).items()}
         self.sweep_day = int(state.get("sweep_day", -1))
         self.cities = {c: int(k) for c, k in state.get("cities", {}).items()}
-        first, total, daily = state.get("volume", [None, 0, []])
-        self.volume = [None if first is None else int(first), int(total), {int(d): int(k) for d, k in daily}]
+        first, total, daily = state.get("volume", [None, 0, None])
+        self.first_day, self.total = None if first is None else int(first), int(total)
+        self.daily = CountSeries.from_json(daily) if daily is not None else CountSeries()
         return self
