@@ -9,7 +9,8 @@ never a warning. Keys count posts weighted by category confidence (``Observation
 - ``n|category|region``: adverse posts about a category, nationally (``000000``), per province
   and per city (a scare starts in one city: its own key sees it hours before the province's);
 - ``r|category|region``: hazard (risk-term) posts about a category, at the same levels;
-- ``u|uscc``: adverse posts naming an enterprise (scope ``{uscc}``);
+- ``u|uscc``: adverse posts naming an enterprise (scope ``{uscc}`` and the category most of
+  the posts are about, kept while its warning is open);
 - ``m|uscc|city``: adverse posts naming an enterprise in one city (scope city + enterprise):
   a local fire or injury story about one brand is reposted in its city first. Its
   expectation is the larger of its own baseline and the enterprise's national rate times
@@ -106,24 +107,27 @@ class OpinionBurstConfig(DetectorConfig):
 
 class _Key:
     """One key: its counts, the day's cached baseline (``mean``, its upper bound ``exp`` with
-    the floor applied, ``disp``ersion, the 24 h ``bar``), when it last fired, and its latest
-    posts (``OpinionBurst._record`` tuples, oldest first: the evidence of a signal)."""
+    the floor applied, ``disp``ersion, the 24 h ``bar``), when it last fired, its latest
+    posts (``OpinionBurst._record`` tuples, oldest first: the evidence of a signal) and, for an
+    enterprise key, the ``cat``egory its last signal was reported under."""
 
-    __slots__ = ("bar", "bar_day", "disp", "exp", "fired", "mean", "recent", "series")
+    __slots__ = ("bar", "bar_day", "cat", "disp", "exp", "fired", "mean", "recent", "series")
 
     def __init__(self) -> None:
         self.series = CountSeries()
         self.recent: list[tuple[Any, ...]] = []
         self.bar, self.bar_day, self.mean, self.exp, self.disp, self.fired = _NO_BAR, -1, 0.0, _NO_BAR, 1.0, -1.0
+        self.cat = ""
 
     def to_json(self) -> list[Any]:
         return [self.series.to_json(), [list(r) for r in self.recent], self.bar, self.bar_day, self.mean, self.exp,
-                self.disp, self.fired]
+                self.disp, self.fired, self.cat]
 
     @classmethod
     def from_json(cls, data: Sequence[Any]) -> _Key:
         k = cls()
-        series, recent, k.bar, k.bar_day, k.mean, k.exp, k.disp, k.fired = data
+        series, recent, k.bar, k.bar_day, k.mean, k.exp, k.disp, k.fired, *cat = data
+        k.cat = cat[0] if cat else ""  # (snapshots before the category was kept have none)
         k.series, k.recent = CountSeries.from_json(series), [tuple(x) for x in recent]
         return k
 
@@ -340,7 +344,12 @@ class OpinionBurst:
                 own = self.keys.get(f"{kind}|{parts[1]}|{focus['province']}")
                 if own is not None and own.fired > obs.ts - DAY:
                     return None  # a burst in one province, which its own key reports
-        key.fired = obs.ts
+        previous, key.fired = key.fired, obs.ts
+        if kind in ("u", "m") and not (key.cat and previous > obs.ts - self.config.cooldown_hours * HOUR):
+            # an enterprise's burst keeps the category it is reported under while its warning is
+            # open: posts naming it lean to one category or a neighbouring one (校服 / 服装) from one
+            # window to the next, and a flip must not open a second warning for the same burst
+            key.cat = _most_common([r[5] for r in window if r[5]])
         return self._signal(parts, kind, key, obs, (p, hours, observed, expected, total), window, focus)
 
     def _within_reported(self, wider: str, total: float, ts: float) -> bool:
@@ -359,7 +368,7 @@ class OpinionBurst:
         stat = min(score_from_p(p), 45.0 + 9.0 * math.log2(max(observed - expected, 1.0)), cfg.max_base)
         reach_pts = min(cfg.reach_max, max(0.0, cfg.reach_per_decade * (math.log10(1.0 + reach)
                                                                          - math.log10(cfg.reach_base))))
-        cat = _most_common([r[5] for r in window if r[5]]) if kind in ("u", "m") else parts[1]
+        cat = key.cat if kind in ("u", "m") else parts[1]
         category = self.context.catalogue.get(cat) if cat else None
         hurt = any(r[6] for r in window)
         score, raisers = self.context.grading.raise_score(stat + reach_pts, category, "reported" if hurt else "")

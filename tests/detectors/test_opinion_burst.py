@@ -106,6 +106,21 @@ def test_enterprise_burst_is_scoped_to_the_uscc_with_its_regional_focus(context,
     assert whole.explanation["regional_focus"]["province"] == "440000"
 
 
+def test_an_enterprise_burst_keeps_its_category_while_its_warning_is_open(context, regions, background):
+    """Posts about one maker's school uniforms (校服) on one day, and on the next mostly filed
+    under clothing (服装): one burst, reported under the category it was first reported under —
+    not a second warning for the same enterprise because the window's majority flipped."""
+    day1 = [_post(i, regions, (DAYS - 2) * 86400 + 8 * 3600 + i * 1500, ["430502", "430503", "110101"][i % 3],
+                  category="school_uniform", uscc=ENTERPRISE, sentiment=-0.8, reach=800.0, tag="u")
+            for i in range(25)]
+    day2 = [_post(i, regions, (DAYS - 1) * 86400 + 8 * 3600 + i * 1200, ["430502", "430503", "110101"][i % 3],
+                  category="clothing" if i % 4 else "school_uniform", uscc=ENTERPRISE, sentiment=-0.8, reach=800.0,
+                  tag="v") for i in range(40)]
+    signals = [s for s in _run(context, background + day1 + day2) if s.scope.uscc == ENTERPRISE]
+    assert any(s.evidence[0].startswith("v") for s in signals), "the second day's posts must keep it firing"
+    assert {s.scope.category for s in signals} == {"school_uniform"}
+
+
 def _enterprise(regions, i=7):
     """The ``i``-th of the background's 200 enterprises (about one adverse post a day each)."""
     counties = sorted(r.code for r in regions if r.level == "county")
