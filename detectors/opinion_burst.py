@@ -75,10 +75,12 @@ class OpinionBurstConfig(DetectorConfig):
     ``reach_base`` / ``reach_per_decade`` / ``reach_max``: score points per decade of the
     evidence's reach above ``reach_base``; ``focus_share``: share of a window's posts from
     one province that makes it the regional focus; ``evidence``: posts remembered per key;
-    ``city_level``: also keep category keys per city.
+    ``city_level``: also keep category keys per city; ``min_history_days``: two weeks, as for
+    every baseline detector — a key's dispersion needs 7 baseline days, which end two days back,
+    and until then its tail is Poisson's, too thin for the bursty chatter about a brand.
     """
 
-    min_history_days: float = 7.0
+    min_history_days: float = 14.0
     cooldown_hours: float = 48.0
     negative_sentiment: float = -0.25
     hazard_threshold: float = 0.6

@@ -181,9 +181,9 @@ def test_positive_or_single_viral_posts_are_never_a_burst(context, regions, back
 
 
 def test_cold_start_is_quiet_even_on_a_burst(context, regions, catalogue):
-    obs = _background(regions, catalogue, days=6, per_day=2000, seed=4) + _explosions(regions, 5, n=20)
-    assert _run(context, obs) == []  # six days of history: less than min_history_days
-    assert _run(context, obs, OpinionBurstConfig(min_history_days=3))  # the same burst, history enough
+    obs = _background(regions, catalogue, days=10, per_day=2000, seed=4) + _explosions(regions, 9, n=20)
+    assert _run(context, obs) == []  # nine days of history: less than the two weeks of min_history_days
+    assert _run(context, obs, OpinionBurstConfig(min_history_days=7))  # the same burst, history enough
 
 
 def test_restore_continues_identically_and_state_is_small(context, regions, background):
