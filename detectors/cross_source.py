@@ -126,7 +126,8 @@ class CrossSource:
         self.config, self.context = config, context
         self.windows = EntityWindows(config)
         self.first_ts: float | None = None
-        self.signalled: dict[str, list[float]] = {}  # entity → [last signal's time, highest score of its episode]
+        # entity → [last signal's time, highest score of its episode, its category]
+        self.signalled: dict[str, list[Any]] = {}
         try:
             self.model = AnomalyModel.from_text(config.model) if config.model else None
         except ConfigError as exc:
@@ -169,7 +170,7 @@ class CrossSource:
                 return True
             if quiet <= cfg.sparse_window_days * DAY and sig.score < last[1] + cfg.rearm_points:
                 return False
-        self.signalled[key] = [sig.ts, sig.score]
+        self.signalled[key] = [sig.ts, sig.score, sig.scope.category or ""]
         if len(self.signalled) > 2 * len(self.windows.entities) + 64:
             horizon = sig.ts - cfg.sparse_window_days * DAY
             self.signalled = {k: v for k, v in self.signalled.items() if v[0] >= horizon}
@@ -204,7 +205,12 @@ class CrossSource:
         cfg, ctx = self.config, self.context
         kind, *rest = key.split("|", 2)
         if kind == "e":
-            cat = self.windows.main_category(e)
+            # an enterprise's open episode keeps the category it was reported under: its main
+            # category may flip as evidence arrives (乳制品 / 婴幼儿配方乳粉), which must not open a
+            # second warning for the same enterprise
+            last = self.signalled.get(key)
+            cat = last[2] if last is not None and last[2] and obs.ts - last[0] <= cfg.cooldown_hours * HOUR \
+                else self.windows.main_category(e)
             scope = Scope(uscc=rest[0], category=cat or None)
             label = f"企业{rest[0]}" + (f" ({ctx.catalogue[cat].name_zh})" if cat in ctx.catalogue else "")
         else:
@@ -236,7 +242,9 @@ class CrossSource:
     def restore(cls, config: CrossSourceConfig, state: Mapping[str, Any], context: Context) -> CrossSource:
         self = cls(config, context)
         self.first_ts = state["first_ts"]
-        self.signalled = {k: [float(t), float(x)] for k, (t, x) in state.get("signalled", {}).items()}
+        # (snapshots before the category was kept hold two numbers)
+        self.signalled = {k: [float(v[0]), float(v[1]), str(v[2]) if len(v) > 2 else ""]
+                          for k, v in state.get("signalled", {}).items()}
         self.windows = EntityWindows.from_json(config, state["windows"])
         return self
 

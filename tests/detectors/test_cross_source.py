@@ -61,19 +61,21 @@ def _background(regions, catalogue, days=DAYS, scale=0.2, seed=0, boost=None) ->
     return out
 
 
-def _incident(regions, day, complaints=8, posts=10, failed=True, case=True, uscc=ENTERPRISE, region="440305"):
+def _incident(regions, day, complaints=8, posts=10, failed=True, case=True, uscc=ENTERPRISE, region="440305",
+              category="cosmetics", tag="i"):
     """An enterprise's bad cosmetics in 深圳市南山区: complaints (one hurt), adverse posts, a sample
     failing on an A类 item, a substandard-goods case — each alone below a warning."""
     t0, chain = START + day * 86400 + 9 * 3600, regions.chain(region)
-    common = {"region": region, "chain": chain, "category": "cosmetics", "uscc": uscc}
-    out = [Observation(event_id=f"ic{j}", source="complaint", ts=t0 + j * 2400, complainant=f"v{j}", issue="quality",
-                       injury="minor" if j == 0 else "none", **common) for j in range(complaints)]
-    out += [Observation(event_id=f"io{j}", source="opinion", ts=t0 + j * 1800 + 60, reach=3000.0, sentiment=-0.7,
+    common = {"region": region, "chain": chain, "category": category, "uscc": uscc}
+    out = [Observation(event_id=f"{tag}c{j}", source="complaint", ts=t0 + j * 2400, complainant=f"{tag}v{j}",
+                       issue="quality", injury="minor" if j == 0 else "none", **common) for j in range(complaints)]
+    out += [Observation(event_id=f"{tag}o{j}", source="opinion", ts=t0 + j * 1800 + 60, reach=3000.0, sentiment=-0.7,
                         weight=0.9, **common) for j in range(posts)]
     if failed:
-        out.append(Observation(event_id="is", source="sampling", ts=t0 + 5000, failed=True, critical=1, **common))
+        out.append(Observation(event_id=f"{tag}s", source="sampling", ts=t0 + 5000, failed=True, critical=1, **common))
     if case:
-        out.append(Observation(event_id="ie", source="enforcement", ts=t0 + 7000, violation="substandard", **common))
+        out.append(Observation(event_id=f"{tag}e", source="enforcement", ts=t0 + 7000, violation="substandard",
+                               **common))
     return out
 
 
@@ -205,6 +207,16 @@ def test_entity_windows_expire_and_count_each_complainant_once(regions):
     assert (later.complaints, later.failures) == (0, 1)  # complaints left the 14-day window, the sample did not
     assert w.aggregates("c|mask|330100", START + 31 * 86400).failures == 0
     assert w.aggregates("c|mask|999999", START) is None
+
+
+def test_an_enterprise_episode_keeps_its_category_while_open(context, regions, background):
+    """A maker warned about under cosmetics; the next day twice as much evidence about it comes
+    filed under masks, so its main category flips — still one warning, under cosmetics."""
+    first = _incident(regions, DAYS - 2)
+    more = _incident(regions, DAYS - 1, complaints=16, posts=20, category="mask", tag="m")
+    signals = [s for s in _run(context, background + first + more) if s.scope.uscc == ENTERPRISE]
+    assert any(s.ts >= START + (DAYS - 1) * 86400 for s in signals), "the second day must signal too"
+    assert {s.scope.category for s in signals} == {"cosmetics"}
 
 
 def test_an_episode_gone_quiet_is_not_warned_again_from_its_residue(context, regions, background):
