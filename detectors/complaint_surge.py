@@ -46,7 +46,9 @@ class ComplaintSurgeConfig(DetectorConfig):
     national); ``min_ratio``: observed/expected needed; ``floor``: the least expected 24 h
     count per level (sparse keys); ``max_p``: the tail probability a surge must beat, after
     multiplying it by ``level_tests`` of its level (a county has ~8× the keys of a city, and
-    chance blips grow with the keys tested: Bonferroni by level, relative to cities);
+    chance blips grow with the keys tested: Bonferroni by level, relative to cities). The test
+    runs on every complaint over some 25,000 (category, city) keys and their counties: at 1e-6
+    pure Poisson background gave a chance surge every two months (10 in seeds 0–9), so 1e-7;
     ``complainant_days``: how long a complainant counts once per category;
     ``cusum_h``: CUSUM alarm threshold (log-likelihood-ratio units), ``cusum_shift``: the
     relative rise it is tuned to, ``cusum_min_mean``: the least daily baseline it assumes (a
@@ -60,7 +62,7 @@ class ComplaintSurgeConfig(DetectorConfig):
     min_count: tuple[int, int, int, int] = (6, 5, 8, 12)  # 5 in a county where none is usual: a chance blip a month
     min_ratio: float = 2.0
     floor: tuple[float, float, float, float] = (0.03, 0.1, 0.5, 2.0)
-    max_p: float = 1e-6
+    max_p: float = 1e-7
     level_tests: tuple[float, float, float, float] = (8.0, 1.0, 1.0, 1.0)
     calendar_cv: float = 0.5
     complainant_days: int = 30

@@ -139,3 +139,29 @@ def test_a_county_surge_must_beat_the_level_multiplicity(context, regions, catal
     assert n_flat is not None and n_level is not None and n_level > n_flat
     assert sig.explanation["level_tests"] == 8.0
     assert sig.explanation["p_adjusted"] == pytest.approx(8 * sig.explanation["p_value"])
+
+
+
+def _steady(regions, days, per_day, seed, region="330106", category="mask"):
+    """A key's own everyday complaints: Poisson ``per_day`` from distinct complainants."""
+    rng = np.random.default_rng(seed)
+    chain = regions.chain(region)
+    return [Observation(event_id=f"k{d}-{i}", source="complaint", ts=START + d * 86400 + float(t), region=region,
+                        chain=chain, category=category, issue="quality", complainant=f"k{d}-{i}")
+            for d in range(days) for i, t in enumerate(np.sort(rng.uniform(0, 86400, rng.poisson(per_day))))]
+
+
+def test_a_surge_only_one_in_a_million_is_not_a_warning(context, regions, catalogue):
+    """The 24 h test runs on every complaint over tens of thousands of keys: a tail of 1e-6 is
+    a chance surge every few weeks nation-wide, so the default bar is 1e-7."""
+    background = _background(regions, catalogue, 22, 1500, seed=6) + _steady(regions, 21, 5, seed=7)
+    lenient = ComplaintSurgeConfig(max_p=1e-6)
+    gap = None
+    for n in range(5, 30):  # the surge size whose tail falls between the two bars
+        hits = [s for s in _run(context, background + _surge(regions, 21, n), lenient) if s.scope.category == "mask"]
+        if hits:
+            gap = n if hits[0].explanation["p_adjusted"] > 1e-7 else None
+            break
+    assert gap is not None, "no surge size lands between 1e-7 and 1e-6: the scenario no longer tests the bar"
+    assert not [s for s in _run(context, background + _surge(regions, 21, gap)) if s.scope.category == "mask"]
+    assert [s for s in _run(context, background + _surge(regions, 21, gap + 3)) if s.scope.category == "mask"]
