@@ -25,7 +25,9 @@ Baselines: the national rate starts at the configured prior (7 %, a pseudo-count
 samples) and learns; provinces and cities are shrunk toward their category's national
 baseline. A day joins the baseline ``learn_lag_days`` after it ends, and never when the key
 signalled on it or it holds a signal's evidence (an outbreak must not become its own
-baseline). Event time only; a few hundred bytes per key; keys quiet for ``idle_days`` are
+baseline); once the key's warning has been quiet for ``cooldown_hours``, those days also leave
+its test windows, so a later failure must be news on its own (the 30-day window would
+otherwise restate the episode on any failure for weeks). Event time only; a few hundred bytes per key; keys quiet for ``idle_days`` are
 dropped.
 """
 
@@ -40,7 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import special
 
-from detectors.base import CST_OFFSET, DAY, Context, DetectorConfig, Observation, Signal, day_index, rfc3339
+from detectors.base import CST_OFFSET, DAY, HOUR, Context, DetectorConfig, Observation, Signal, day_index, rfc3339
 from detectors.stats import score_from_p
 from schemas.alert import Scope
 from schemas.errors import ConfigError
@@ -173,7 +175,7 @@ class _Cell:
     """State of one (category, region) key: sparse daily buckets for the longest window,
     the decayed learned totals, flagged days and the most relevant recent failures."""
 
-    __slots__ = ("acc", "acc_day", "day", "days", "fails", "flagged", "learned")
+    __slots__ = ("acc", "acc_day", "day", "days", "fails", "flagged", "last", "learned")
 
     def __init__(self, day: int) -> None:
         self.days: dict[int, list[float]] = {}
@@ -183,6 +185,7 @@ class _Cell:
         self.learned = day - 1  # days ≤ this are folded into ``acc`` (or skipped as flagged)
         self.flagged: list[int] = []
         self.fails: list[list[Any]] = []  # [ts, uscc, severity 0..2, event_id], oldest first
+        self.last: float | None = None  # event time of the key's latest signal
 
     def roll(self, day: int, ring: int, lag: int, decay: float) -> None:
         """Move to ``day``: fold the days that ended ``lag`` days ago into the baseline
@@ -205,11 +208,12 @@ class _Cell:
         if self.fails and day_index(self.fails[0][0]) < oldest:
             self.fails = [f for f in self.fails if day_index(f[0]) >= oldest]
 
-    def windows(self, day: int, spans: Sequence[int]) -> list[list[float]]:
-        """Samples, failures, B类- and A类-worst failures over each span of days ending with ``day``."""
+    def windows(self, day: int, spans: Sequence[int], skip: frozenset[int] = frozenset()) -> list[list[float]]:
+        """Samples, failures, B类- and A类-worst failures over each span of days ending with ``day``
+        (days in ``skip`` left out)."""
         out = [[0.0] * 4 for _ in spans]
         for d, v in self.days.items():
-            if d > day:
+            if d > day or d in skip:
                 continue
             for span, tot in zip(spans, out, strict=True):
                 if d > day - span:
@@ -221,12 +225,13 @@ class _Cell:
 
     def to_json(self) -> list[Any]:
         return [sorted([d, *v] for d, v in self.days.items()), self.acc, self.acc_day, self.day, self.learned,
-                self.flagged, self.fails]
+                self.flagged, self.fails, self.last]
 
     @classmethod
     def from_json(cls, data: Sequence[Any]) -> _Cell:
-        days, acc, acc_day, day, learned, flagged, fails = data
+        days, acc, acc_day, day, learned, flagged, fails = data[:7]
         c = cls(int(day))
+        c.last = None if len(data) < 8 or data[7] is None else float(data[7])  # older snapshots: none
         c.days = {int(row[0]): [float(x) for x in row[1:]] for row in days}
         c.acc, c.acc_day, c.learned = [float(x) for x in acc], int(acc_day), int(learned)
         c.flagged, c.fails = sorted(int(d) for d in flagged), [list(f) for f in fails]
@@ -297,6 +302,7 @@ class SamplingFailure:
                 out.append(signal)
                 flag = {day, *(day_index(f[0]) for f in cell.fails if f[3] in signal.evidence)}
                 cell.flagged = sorted(flag.union(cell.flagged))
+                cell.last = obs.ts
         return out
 
     def _regions(self, chain: tuple[str, ...]) -> tuple[str, ...]:
@@ -351,9 +357,14 @@ class SamplingFailure:
     def _score(self, cell: _Cell, region: str, obs: Observation, day: int, rates: _Rates,
                levels: int) -> Signal | None:
         cfg = self.config
-        spans = [d for d in cfg.windows_days if self._enough_firms(cell, day, d)]  # cheap pre-check first
-        sums = cell.windows(day, spans)
-        tests = [t for t in (self._test(cell, day, d, tot, rates) for d, tot in zip(spans, sums, strict=True))
+        # once the key's last warning has gone quiet, the days it reported are old news: a new
+        # warning needs failures the windows hold without them (the 30-day window would restate
+        # an episode for weeks, on any later failure)
+        quiet = cell.last is not None and obs.ts - cell.last > cfg.cooldown_hours * HOUR
+        skip = frozenset(cell.flagged) if quiet else frozenset()
+        spans = [d for d in cfg.windows_days if self._enough_firms(cell, day, d, skip)]  # cheap pre-check first
+        sums = cell.windows(day, spans, skip)
+        tests = [t for t in (self._test(cell, day, d, tot, rates, skip) for d, tot in zip(spans, sums, strict=True))
                  if t is not None]
         if not tests:
             return None
@@ -388,16 +399,18 @@ class SamplingFailure:
                       window_end=obs.ts, score=score, title=title, explanation=explanation,
                       evidence=[f[3] for f in ranked][:100], trigger=obs.event_id)
 
-    def _enough_firms(self, cell: _Cell, day: int, days: int) -> bool:
+    def _enough_firms(self, cell: _Cell, day: int, days: int, skip: frozenset[int]) -> bool:
         """Whether failures from ``min_enterprises`` different enterprises fall in the window."""
-        firms = {f[1] or f[3] for f in cell.fails if day_index(f[0]) > day - days}
+        firms = {f[1] or f[3] for f in cell.fails if (d := day_index(f[0])) > day - days and d not in skip}
         return len(firms) >= self.config.min_enterprises
 
-    def _test(self, cell: _Cell, day: int, days: int, tot: list[float], rates: _Rates) -> dict[str, Any] | None:
-        """One window's test, or ``None`` when the cheap pre-checks (enough distinct failing
-        enterprises, weighted failures at least twice the expectation) rule it out."""
+    def _test(self, cell: _Cell, day: int, days: int, tot: list[float], rates: _Rates,
+              skip: frozenset[int]) -> dict[str, Any] | None:
+        """One window's test (days in ``skip`` left out), or ``None`` when the cheap pre-checks
+        (enough distinct failing enterprises, weighted failures at least twice the expectation)
+        rule it out."""
         cfg = self.config
-        inside = [f for f in cell.fails if day_index(f[0]) > day - days]
+        inside = [f for f in cell.fails if (d := day_index(f[0])) > day - days and d not in skip]
         by_firm: dict[str, list[list[Any]]] = {}
         for f in inside:
             by_firm.setdefault(f[1] or f"?{f[3]}", []).append(f)

@@ -107,6 +107,27 @@ def test_fires_on_a_cluster_of_critical_failures_from_different_makers(incident_
     assert not [s for s in signals if not s.evidence[0].startswith("inc")]  # nothing else in the background
 
 
+
+def test_a_quiet_episode_is_not_restated_by_a_later_failure():
+    """Weeks after a cluster's warning went quiet, the 30-day window still holds its failures:
+    one more failure is no new episode, while a fresh cluster is."""
+    cluster = incident(30)
+    again = [msgspec.structs.replace(o, event_id=f"new{o.event_id}", ts=o.ts + 16 * DAY) for o in cluster]
+    late = [sample(f"late{i}", START + day * DAY + 10 * 3600, ZHEJIANG[i], "mask", firm(ZHEJIANG[i], 990 + i),
+                   True, critical=1) for i, day in enumerate((44, 45))]
+    base = background(50, seed=3)
+
+    def mask_signals(extra):
+        signals = run(SamplingFailure(SamplingFailureConfig(), CONTEXT), in_order(base + cluster + extra))
+        return [s for s in signals if s.scope.category == "mask" and s.scope.region_code == "330000"]
+
+    first = mask_signals([])
+    assert first and max(s.ts for s in first) < START + 36 * DAY  # quiet for a week before the late failures
+    assert [s.trigger for s in mask_signals(late)] == [s.trigger for s in first]  # the late failures restate nothing
+    fresh = [s for s in mask_signals(again) if s.trigger.startswith("new")]
+    assert fresh and fresh[0].explanation["window_days"] == 7
+
+
 def test_critical_items_weigh_more_than_minor_ones():
     base = background(36, seed=2)
     scores = {}
