@@ -27,8 +27,8 @@ baseline. A day joins the baseline ``learn_lag_days`` after it ends, and never w
 signalled on it or it holds a signal's evidence (an outbreak must not become its own
 baseline); once the key's warning has been quiet for ``cooldown_hours``, those days also leave
 its test windows, so a later failure must be news on its own (the 30-day window would
-otherwise restate the episode on any failure for weeks). Event time only; a few hundred bytes per key; keys quiet for ``idle_days`` are
-dropped.
+otherwise restate the episode on any failure for weeks). Event time only; a few hundred
+bytes per key; keys quiet for ``idle_days`` are dropped.
 """
 
 from __future__ import annotations
