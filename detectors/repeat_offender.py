@@ -7,8 +7,12 @@ Triggered by a failed sample naming an enterprise (USCC). Two kinds of history c
 - complaints naming the enterprise in the preceding ``complaint_days`` (90) from at least
   ``min_complainants`` *distinct* complainants (a professional claimant counts once), about
   the product itself (quality, safety, counterfeit, labeling, or any injury) — and only when
-  that is unusual for this enterprise: above its own earlier complaint rate, or, while that
-  rate is not yet known, few enough not to be a big brand's everyday background.
+  that is unusual for this enterprise: above its own earlier complaint rate. While that rate is
+  not yet known (the first months of a run or of a replayed period: 30 days of history before
+  the 90-day window), a big brand's everyday background cannot be told from a burst by the
+  counts alone, so complaints count only when there are few of them, every one known by time,
+  and those of the last ``burst_days`` (14) are unlikely at the rate of the observed days
+  before them (at least as many days).
 
 Base rates decide, not the mere fact of a repeat: with a 7 % fail rate an enterprise that is
 sampled often fails twice by chance. The evidence is weighed as posterior odds that the
@@ -79,7 +83,9 @@ class RepeatOffenderConfig(DetectorConfig):
     complaint_factor_max: float = 128.0
     complaint_ambient_p: float = 0.01  # complaints count when this unlikely under the enterprise's earlier rate
     ambient_history_days: float = 30.0  # days of earlier history needed to know that rate
-    newcomer_max_complaints: int = 10  # without that history, complaints count only up to this many
+    burst_days: float = 14.0  # days; without that history, complaints count only as a burst in this many days …
+    # … against the rate of the observed days before them (at least as many), when no more
+    # complaints than ``kept_complainants`` were ever seen (each one known by time)
     min_odds: float = 0.5  # posterior odds needed for a signal (1 in 3 that it is a persistent offender)
     min_odds_critical: float = 0.1  # … when the new failure has an A类 item: missing a safety defect costs more
     score_at_even_odds: float = 70.0
@@ -100,6 +106,8 @@ class RepeatOffenderConfig(DetectorConfig):
             raise ValueError("lookback_days and complaint_days must be positive")
         if self.min_complainants < 1 or self.kept_complainants < self.min_complainants:
             raise ValueError("need 1 ≤ min_complainants ≤ kept_complainants")
+        if self.burst_days <= 0:
+            raise ValueError("burst_days must be positive")
         if self.kept_failures < 1 or self.kept_passes < 0:
             raise ValueError("kept_failures must be ≥ 1 and kept_passes ≥ 0")
 
@@ -275,7 +283,7 @@ class RepeatOffender:
             p = poisson_upper_tail(recent_count, expected)
             out |= {"expected_from_own_history": expected, "p_value": p, "unusual": p <= cfg.complaint_ambient_p}
         else:
-            out["unusual"] = recent_count <= cfg.newcomer_max_complaints
+            out |= self._burst(months, [r[0] for r in recent if r[0] <= ts], ts)
         extra = len(people) - cfg.min_complainants
         factor = min(cfg.complaint_factor_max, cfg.complaint_factor * 2.0 ** extra)
         out["bayes_factor"] = factor if out["unusual"] else 1.0
@@ -283,6 +291,25 @@ class RepeatOffender:
         out["event_ids"] = [r[2] for r in people]
         out["worst_injury"] = max((r[3] for r in people), key=lambda i: _INJURY_RANK.get(i, 0))
         return out
+
+    def _burst(self, months: dict[int, int], times: list[float], ts: float) -> dict[str, Any]:
+        """While the enterprise's own rate is unknown: are its complainants of the last
+        ``burst_days`` (``times``: each one's latest complaint) unlikely at the rate of the
+        observed days before them? Only when every complaint ever seen is in ``times`` (no
+        more than ``kept_complainants``) and at least ``burst_days`` were observed before
+        the burst; otherwise not unusual."""
+        cfg = self.config
+        if sum(months.values()) > cfg.kept_complainants:
+            return {"unusual": False, "why": "too many complaints to tell a burst from background"}
+        cut = ts - cfg.burst_days * DAY
+        observed = (cut - (self.start if self.start is not None else ts)) / DAY
+        if observed < cfg.burst_days:
+            return {"unusual": False, "why": "too little history before the burst"}
+        burst = sum(1 for t in times if t > cut)
+        expected = max(0.5, (len(times) - burst) / observed * cfg.burst_days)
+        p = poisson_upper_tail(burst, expected)
+        return {"burst_complainants": burst, "burst_days": cfg.burst_days, "expected_in_burst": expected,
+                "p_value": p, "unusual": p <= cfg.complaint_ambient_p}
 
     def _score(self, obs: Observation, rec: list[Any]) -> Signal | None:
         cfg = self.config

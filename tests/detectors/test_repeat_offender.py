@@ -131,6 +131,20 @@ def test_a_big_brands_everyday_complaints_are_no_evidence():
     assert run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(feed)) == []
 
 
+@pytest.mark.parametrize("every, n, fail_day", [(1.9, 10, 19.5), (3.0, 6, 19.5), (3.7, 8, 30.5)])
+def test_steady_complaints_are_no_evidence_before_the_enterprises_rate_is_known(every, n, fail_day):
+    """In a run's first months a maker's own complaint rate is unknown: complaints arriving
+    steadily since the run began are its background (seed 9's concrete maker: 10 in 19 days
+    made a red warning of one failure), not a burst before the failure."""
+    maker = firm("441203", 9)
+    feed = [complaint(f"k{i}", 0.3 + i * every, maker, f"p{i}", issue="quality") for i in range(n)]
+    feed.append(sample("fail", fail_day, maker, failed=True, critical=1))
+    det = RepeatOffender(RepeatOffenderConfig(), CONTEXT)
+    assert run(det, in_order(feed)) == []
+    evidence = det._complaint_evidence(maker, START + fail_day * DAY)
+    assert evidence is not None and evidence["unusual"] is False and evidence["bayes_factor"] == 1.0
+
+
 def test_base_rates_two_failures_of_an_often_sampled_maker_are_quiet(quiet_stream):
     maker = firm("320505", 6)
     twice = [sample("f1", 31.5, maker, "wire_cable", failed=True, major=1),
