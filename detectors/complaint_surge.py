@@ -6,7 +6,10 @@ Two tests per key (category × county / city / province / national):
   daily counts over the previous 28 days (outbreak days left out), scaled by the current
   national activity level, with a quasi-Poisson (negative binomial) tail à la Farrington.
 - **Slow rise** — a daily Poisson CUSUM (Lucas 1985) against a baseline lagged by two
-  weeks, at province and national level, for rises too gentle for the 24 h test.
+  weeks, at province and national level, for rises too gentle for the 24 h test. Once the
+  sum has crossed the threshold it signals daily until it falls below half of it, so a trend
+  hovering at the threshold is one open warning (escalating as it grows), not a new warning
+  at every crossing.
 
 Two discounts keep known non-risks quiet:
 
@@ -53,7 +56,10 @@ class ComplaintSurgeConfig(DetectorConfig):
     ``cusum_h``: CUSUM alarm threshold (log-likelihood-ratio units), ``cusum_shift``: the
     relative rise it is tuned to, ``cusum_min_mean``: the least daily baseline it assumes (a
     sparse key must rise to a few complaints a day before its sum grows), ``cusum_day_cap``: the
-    most one day counts, as a multiple of its baseline; ``calendar_cv``: how much a key's own
+    most one day counts, as a multiple of its baseline; ``cusum_rearm``: once a sum has crossed
+    ``cusum_h``, it signals every day until it falls below this share of ``cusum_h`` (a trend
+    hovering at the threshold keeps one warning open, escalating as it grows, instead of a new
+    warning at every crossing); ``calendar_cv``: how much a key's own
     share of a nation-wide calendar lift varies (coefficient of variation of its excess: 3·15
     exposés stir some categories more than others), which widens the tail on such days;
     ``evidence``: event ids kept per key."""
@@ -71,18 +77,20 @@ class ComplaintSurgeConfig(DetectorConfig):
     cusum_shift: float = 1.5
     cusum_min_mean: float = 3.0
     cusum_day_cap: float = 2.5
+    cusum_rearm: float = 0.5
     evidence: int = 40
     cooldown_hours: float = 72.0
 
 
 class _Key:
-    __slots__ = ("cusum", "cusum_day", "recent", "series")
+    __slots__ = ("cusum", "cusum_day", "cusum_fired", "recent", "series")
 
     def __init__(self) -> None:
         self.series = CountSeries()
         self.recent: deque[tuple[float, str]] = deque()
         self.cusum = 0.0
         self.cusum_day = -1
+        self.cusum_fired = False  # the sum crossed the threshold and has not fallen below the re-arm level
 
 
 class ComplaintSurge:
@@ -260,7 +268,7 @@ class ComplaintSurge:
             x = key.series.day_count(d)
             mu0 = self._lagged_mean(key.series, d)
             if mu0 is None:
-                key.cusum = 0.0
+                key.cusum, key.cusum_fired = 0.0, False
                 continue
             mu0 = max(mu0, cfg.cusum_min_mean)  # a floor, not a gate: a wavering baseline must not reset the sum
             nat = self.national.day_count(d)
@@ -271,7 +279,14 @@ class ComplaintSurge:
             # its residue) adds no more than ``cusum_day_cap`` × the baseline would
             key.cusum, _ = cusum_poisson_step(key.cusum, min(x, cfg.cusum_day_cap * mu0), mu0, cfg.cusum_shift)
             if key.cusum > cfg.cusum_h:
-                base = min(74.0, 50.0 + 3.0 * (key.cusum - cfg.cusum_h))
+                key.cusum_fired = True
+            elif key.cusum < cfg.cusum_rearm * cfg.cusum_h:
+                key.cusum_fired = False
+            # from the crossing on, every day the sum stays above the re-arm level signals: a trend
+            # hovering at the threshold keeps its one warning open (and escalates it as it grows)
+            # instead of resolving and opening a new one at each re-crossing
+            if key.cusum_fired:
+                base = min(74.0, 50.0 + 3.0 * max(0.0, key.cusum - cfg.cusum_h))
                 category = self.context.catalogue.get(obs.category)
                 score, raisers = self.context.grading.raise_score(base, category)
                 scope = Scope(region_code=region, category=obs.category)
@@ -330,8 +345,8 @@ class ComplaintSurge:
             "layout": LAYOUT, "first_ts": self.first_ts, "swept_day": self.swept_day,
             "national": self.national.to_json(),
             "complainants": sorted([a, b, d] for (a, b), d in self.complainants.items()),
-            "keys": {f"{c}|{r}": [k.series.to_json(), [list(x) for x in k.recent], k.cusum, k.cusum_day]
-                     for (c, r), k in sorted(self.keys.items())},
+            "keys": {f"{c}|{r}": [k.series.to_json(), [list(x) for x in k.recent], k.cusum, k.cusum_day,
+                                  k.cusum_fired] for (c, r), k in sorted(self.keys.items())},
         }
 
     @classmethod
@@ -340,11 +355,12 @@ class ComplaintSurge:
         self.first_ts, self.swept_day = state["first_ts"], state["swept_day"]
         self.national = CountSeries.from_json(state["national"])
         self.complainants = {(a, b): d for a, b, d in state["complainants"]}
-        for name, (series, recent, cusum, cusum_day) in state["keys"].items():
+        for name, (series, recent, cusum, cusum_day, *fired) in state["keys"].items():  # older: no ``fired``
             c, r = name.split("|")
             k = _Key()
             k.series, k.recent, k.cusum, k.cusum_day = CountSeries.from_json(series), deque(
                 (float(t), e) for t, e in recent), cusum, cusum_day
+            k.cusum_fired = bool(fired and fired[0])
             self.keys[(c, r)] = k
         self._index()
         return self

@@ -165,3 +165,68 @@ def test_a_surge_only_one_in_a_million_is_not_a_warning(context, regions, catalo
     assert gap is not None, "no surge size lands between 1e-7 and 1e-6: the scenario no longer tests the bar"
     assert not [s for s in _run(context, background + _surge(regions, 21, gap)) if s.scope.category == "mask"]
     assert [s for s in _run(context, background + _surge(regions, 21, gap + 3)) if s.scope.category == "mask"]
+
+
+def _hovering_trend(regions, counts=None):
+    """Guangzhou kitchen appliances at exactly 6 a day for five weeks, then a trend that crosses
+    the CUSUM threshold (day 39), sags below it for five days, crosses again (45 – 47) and falls
+    below half of it (day 50) — or daily ``counts``; beside 400 other complaints a day elsewhere
+    (a steady nation)."""
+    counts = counts or [6] * 35 + [14] * 5 + [4] * 4 + [14] * 3 + [1] * 5
+    chain, other = regions.chain("440106"), regions.chain("110101")
+    obs = []
+    for d, x in enumerate(counts + [6]):
+        obs += [Observation(event_id=f"k{d}-{i}", source="complaint", ts=START + d * 86400 + 3600 + i * 600,
+                            region="440106", chain=chain, category="kitchen_appliance", issue="quality",
+                            complainant=f"k{d}-{i}") for i in range(x)]
+        obs += [Observation(event_id=f"b{d}-{i}", source="complaint", ts=START + d * 86400 + 30 + i * 200,
+                            region="110101", chain=other, category="clothing", issue="quality",
+                            complainant=f"b{d}-{i}") for i in range(400)]
+    return obs
+
+
+def _trend_alerts(context, signals):
+    """The province trend's alerts (status, level, alert id) through the warning lifecycle."""
+    from detectors.base import HOUR
+    from detectors.lifecycle import DetectorInfo, Lifecycle
+
+    lc = Lifecycle(context.grading, {"complaint_surge": DetectorInfo("1", "h", 72 * HOUR)}, context)
+    out = []
+    for s in sorted(signals, key=lambda s: s.ts):
+        out += lc.advance(s.ts) + lc.apply(s)
+    out += lc.advance(float("inf"))
+    return [(a.status, a.level, a.alert_id) for a in out
+            if a.scope.region_code == "440000" and a.detector == "complaint_surge"]
+
+
+def test_a_trend_hovering_at_the_threshold_is_one_warning_per_excursion(context, regions):
+    """A sum that crossed and sags just below the threshold is the same trend when it crosses
+    again (a 150-day run's Fujian small appliances opened three warnings in 11 days): it keeps
+    signalling until it falls below half the threshold, so one warning stays open."""
+    obs = _hovering_trend(regions)
+    every = _trend_alerts(context, _run(context, obs, ComplaintSurgeConfig(cusum_rearm=1.0)))  # the old rule
+    held = _trend_alerts(context, _run(context, obs))
+    assert [s for s, _, _ in every] == ["open", "resolved", "open", "resolved"], \
+        "the scenario no longer re-crosses the threshold after the first warning went quiet"
+    assert [s for s, _, _ in held] == ["open", "resolved"]
+
+
+def test_a_trend_climbing_on_escalates_its_open_warning(context, regions):
+    """Seed 8's footwear slow rise crossed (blue), dipped and climbed on to a yellow sum: one
+    warning, escalated — not a resolved blue one and a new yellow one."""
+    obs = _hovering_trend(regions, [6] * 35 + [14] * 5 + [4] * 4 + [20] * 4 + [6])
+    alerts = _trend_alerts(context, _run(context, obs))
+    assert [s for s, _, _ in alerts] == ["open", "escalated", "resolved"]
+    assert len({a for _, _, a in alerts}) == 1 and alerts[1][1] == "yellow"
+
+
+def test_a_snapshot_from_before_the_trend_state_restores(context, regions):
+    """Snapshots written before keys kept whether their trend had crossed restore as not crossed."""
+    det = ComplaintSurge(ComplaintSurgeConfig(), context)
+    det.update(in_order(_hovering_trend(regions, [6] * 35 + [14] * 5 + [4] * 4 + [20] * 4 + [6] * 2)))
+    snap = det.snapshot()
+    assert any(v[4] for v in snap["keys"].values())
+    old = snap | {"keys": {k: v[:4] for k, v in snap["keys"].items()}}
+    restored = ComplaintSurge.restore(ComplaintSurgeConfig(), old, context)
+    assert not any(k.cusum_fired for k in restored.keys.values())
+    assert restored.snapshot()["keys"].keys() == snap["keys"].keys()
