@@ -69,7 +69,8 @@ class RepeatOffenderConfig(DetectorConfig):
     min_complainants: int = 3  # distinct complainants for complaint evidence
     complaint_issues: tuple[str, ...] = ("quality", "safety", "counterfeit", "labeling")  # product-related issues
     prior_offender_share: float = 0.05  # share of sampled enterprises that are persistent offenders
-    offender_fail_rate: float = 0.5  # an offender's fail rate (q)
+    offender_fail_rate: float = 0.35  # an offender's fail rate (q): a bad line among good ones, so passes on
+    # its other lines and batches lower the odds only moderately
     prior_fail_rate: float = 0.07  # category fail rate before anything is learned
     prior_critical_share: float = 0.2  # A类 share among failures before anything is learned
     prior_samples: float = 50.0  # pseudo-samples behind the prior fail rate

@@ -158,11 +158,11 @@ def test_base_rates_two_failures_of_an_often_sampled_maker_are_quiet(quiet_strea
 @pytest.mark.parametrize("critical", [True, False])
 def test_an_often_sampled_maker_failing_again_on_an_a_class_item_needs_less_evidence(quiet_stream, critical):
     maker = firm("411321", 7)
-    history = [sample(f"p{i}", 12 + 4 * i, maker, "toy") for i in range(6)]
+    history = [sample(f"p{i}", 12 + 3 * i, maker, "toy") for i in range(8)]
     twice = [sample("f1", 10.5, maker, "toy", failed=True, major=1),
              sample("f2", 38.5, maker, "toy", failed=True, critical=int(critical), major=int(not critical))]
     signals = run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(quiet_stream, history, twice))
-    if critical:  # six passes between: odds below the usual threshold, above the A类 one
+    if critical:  # eight passes between: odds below the usual threshold, above the A类 one
         assert [s.evidence for s in signals] == [["f2", "f1"]]
         e = signals[0].explanation
         assert RepeatOffenderConfig().min_odds_critical <= e["posterior_odds"] < RepeatOffenderConfig().min_odds
@@ -170,6 +170,26 @@ def test_an_often_sampled_maker_failing_again_on_an_a_class_item_needs_less_evid
         assert CONTEXT.grading.level(signals[0].score) in ("orange", "red")  # an A类 repeat: orange at least
     else:
         assert signals == []
+
+
+@pytest.mark.parametrize("fail_rate, warns", [(None, True), (0.5, False)])
+def test_a_maker_failing_an_a_class_item_again_after_passes_on_other_batches_warns(quiet_stream, fail_rate, warns):
+    """A 150-day run's bath-hardware maker: a B类 failure, eight passes in five weeks (its
+    other lines and batches), then an A类 failure. An offender failing half its samples
+    (``offender_fail_rate`` 0.5) makes eight passes clear it (odds ≈ 0.04); one failing about
+    a third of them — a bad line among good ones — keeps the repeat worth a check."""
+    maker = firm("131171", 8)
+    passes = [sample(f"p{i}", d, maker, "bath_hardware") for i, d in enumerate((5.5, 9.5, 13.5, 15.5, 22.5, 25.5,
+                                                                                 26.5, 35.5))]
+    twice = [sample("f1", 2.5, maker, "bath_hardware", failed=True, major=1),
+             sample("f2", 39.5, maker, "bath_hardware", failed=True, critical=1, major=1)]
+    config = RepeatOffenderConfig() if fail_rate is None else RepeatOffenderConfig(offender_fail_rate=fail_rate)
+    signals = run(RepeatOffender(config, CONTEXT), in_order(quiet_stream, passes, twice))
+    assert [s.evidence for s in signals] == ([["f2", "f1"]] if warns else [])
+    if warns:
+        e = signals[0].explanation
+        assert len(e["earlier_passes"]) == 8 and e["posterior_odds"] >= e["threshold_odds"] == config.min_odds_critical
+        assert CONTEXT.grading.level(signals[0].score) in ("orange", "red")
 
 
 def test_quiet_on_national_background(quiet_stream):
