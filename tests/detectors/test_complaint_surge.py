@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from detector_feed import in_order
-from detectors.base import Observation
+from detectors.base import HOUR, Observation
 from detectors.complaint_surge import ComplaintSurge, ComplaintSurgeConfig
+from detectors.lifecycle import DetectorInfo, Lifecycle
 
 START = 1738339200.0
 
@@ -187,9 +188,6 @@ def _hovering_trend(regions, counts=None):
 
 def _trend_alerts(context, signals):
     """The province trend's alerts (status, level, alert id) through the warning lifecycle."""
-    from detectors.base import HOUR
-    from detectors.lifecycle import DetectorInfo, Lifecycle
-
     lc = Lifecycle(context.grading, {"complaint_surge": DetectorInfo("1", "h", 72 * HOUR)}, context)
     out = []
     for s in sorted(signals, key=lambda s: s.ts):
