@@ -24,7 +24,7 @@ def _obs(i: int, source: str, region: str, regions, t: float, **kw) -> Observati
 
 def _background(regions, catalogue, days: int, per_day: int, seed: int) -> list[Observation]:
     """Routine feeds: minor injuries, ordinary failures (rarely critical, of many enterprises),
-    negative posts with the odd risk term about any category, enforcement cases."""
+    negative posts naming makers, with the odd risk term, about any category, enforcement cases."""
     rng = np.random.default_rng(seed)
     counties = sorted(r.code for r in regions if r.level == "county")
     cats = [c.code for c in catalogue]
@@ -38,7 +38,8 @@ def _background(regions, catalogue, days: int, per_day: int, seed: int) -> list[
                    "injury": "minor" if rng.random() < 0.005 else "none"}
         elif src == "opinion":
             risky = rng.random() < 0.01
-            kw |= {"sentiment": -0.6, "hazard": 1.0 if risky else 0.0, "risk_terms": ("起火",) if risky else ()}
+            kw |= {"sentiment": -0.6, "hazard": 1.0 if risky else 0.0, "risk_terms": ("起火",) if risky else (),
+                   "uscc": f"91{rng.integers(300):016d}"}  # one of 300 makers, some posts naming a fire
         elif src == "sampling":
             failed = bool(rng.random() < 0.07)
             kw |= {"failed": failed, "critical": int(failed and rng.random() < 0.2),
@@ -99,6 +100,27 @@ def test_gas_explosion_reports_need_five_places_within_a_day(context, regions):
     positive = [post(i, r, i) for i, r in enumerate(places)]
     positive = [msgspec.structs.replace(o, sentiment=0.9) for o in positive]
     assert _run(context, positive) == []  # "不会爆炸，放心" is no explosion report
+
+
+def test_two_fire_reports_naming_one_maker_in_one_city_within_a_day(context, regions):
+    def post(i, region, hours, uscc=USCC, sentiment=-0.7, terms=("起火",), category="e_bike"):
+        return _obs(i, "opinion", region, regions, 3600.0 * hours, event_id=f"fire{i}", category=category,
+                    uscc=uscc, sentiment=sentiment, hazard=1.0, risk_terms=terms)
+
+    assert _run(context, [post(0, "330106", 1), post(1, "330105", 30)]) == []  # a day and more apart
+    assert _run(context, [post(0, "330106", 1), post(1, "320102", 2)]) == []  # two cities
+    assert _run(context, [post(0, "330106", 1), post(1, "330105", 2, uscc="91330106MA2B3C4D5E")]) == []
+    assert _run(context, [post(0, "330106", 1), post(1, "330105", 2, terms=("冒烟",))]) == []  # smoke is no fire
+    assert _run(context, [post(0, "330106", 1), post(1, "330105", 2, sentiment=0.6)]) == []  # "不会起火，放心"
+    assert _run(context, [post(0, "330106", 1), post(1, "330000", 2)]) == []  # a province-wide post has no city
+    hearsay = [post(i, "330106", i, category="clothing", terms=("自燃",)) for i in range(3)]
+    assert _run(context, hearsay) == []  # "听说这种服装还会自燃": no safety-critical product
+    signals = _run(context, [post(0, "330106", 1), post(1, "330105", 7, terms=("自燃", "起火"))])
+    assert len(signals) == 1
+    s = signals[0]
+    assert (s.scope.region_code, s.scope.uscc, s.scope.category) == ("330100", USCC, "e_bike")
+    assert context.grading.level(s.score) == "yellow" and s.evidence == ["fire1", "fire0"]
+    assert s.explanation["rule"] == "fire_reports_same_maker_city" and s.explanation["observed"] == 2
 
 
 def test_repeat_critical_failure_of_one_enterprise(context, regions):
