@@ -212,6 +212,10 @@ class Lexicon:
         """
         return Lexicon(self._dicts, brands, enterprises)
 
+    def brand(self, name: str) -> tuple[str, str]:
+        """A learned brand's category code and its maker's USCC (``""`` when not known)."""
+        return self._brands.get(name, ""), self._enterprises.get(name, "")
+
     def risk_class(self, term: str) -> str | None:
         """The hazard class (``fire``, ``chemical``, ``injury``…) of a canonical risk term."""
         risk = self._dicts.roles.get(term, {}).get("risk")

@@ -11,7 +11,7 @@ enterprise or brand).
 from __future__ import annotations
 
 from detectors.base import Observation
-from detectors.lexicon import Lexicon
+from detectors.lexicon import Lexicon, TextFacts
 from schemas.event import Record
 from schemas.regions import RegionTable
 
@@ -49,20 +49,34 @@ class Enricher:
             return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, category, 1.0, uscc, brand,
                                 violation=ev.enforcement.violation)]
         o = ev.opinion
-        facts = (lexicon or self.lexicon).analyze(o.text, o.title or "")
+        lex = lexicon or self.lexicon
+        facts = lex.analyze(o.text, o.title or "")
         r = o.reach
         reach = 0.0 if r is None else float((r.followers or 0) + 10 * (r.reposts or 0) + (r.comments or 0)
                                             + (r.likes or 0))
         sentiment = o.sentiment if o.sentiment is not None else facts.sentiment
         injury = "reported" if facts.injury else ""
-        if not uscc and facts.enterprises:
-            uscc = facts.enterprises[0]
-        if not brand and facts.brands:
-            brand = facts.brands[0]
         cats = ((category, 1.0),) if category else (_competing(facts.categories) or (("", 1.0),))
-        return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, cat, conf, uscc, brand,
+        named = [(cat, conf, *_named(lex, facts, cat, uscc, brand)) for cat, conf in cats]
+        return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, cat, conf, maker, name,
                             injury=injury, reach=reach, sentiment=sentiment, hazard=facts.hazard,
-                            risk_terms=facts.risk_terms) for cat, conf in cats]
+                            risk_terms=facts.risk_terms) for cat, conf, maker, name in named]
+
+
+def _named(lexicon: Lexicon, facts: TextFacts, category: str, uscc: str, brand: str) -> tuple[str, str]:
+    """The maker and brand a post is about for ``category``: its own fields first; else, when
+    the text names several brands, the first one learned for that category — "安宁智驰电芯自燃"
+    from 安宁市 is about the 智驰 battery, not the 安宁 watch brand — with that brand's maker;
+    else the first brand and maker named."""
+    if uscc and brand:
+        return uscc, brand
+    if len(facts.brands) > 1:
+        for name in facts.brands:
+            code, maker = lexicon.brand(name)
+            if code == category:
+                return uscc or maker, brand or name
+    return (uscc or (facts.enterprises[0] if facts.enterprises else ""),
+            brand or (facts.brands[0] if facts.brands else ""))
 
 
 def _competing(categories: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:

@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from detectors.lexicon import Lexicon
+from pipeline.enrich import Enricher
 from pipeline.entities import EntityRegistry
 from schemas.event import Record
 from schemas.uscc import make_uscc
@@ -75,3 +76,22 @@ def test_opinion_posts_teach_nothing(validator, make_event, lexicon):
         assert isinstance(out, Record), out
         reg.learn(out)
     assert reg.brands == {} and reg.names == {}
+
+
+def test_a_post_naming_two_brands_counts_for_the_maker_of_its_product(validator, make_event, lexicon, regions):
+    """A post from 安宁市 about a 智驰 battery fire also names 安宁, a watch brand: the battery
+    observation belongs to 智驰's maker, not to the first brand in the text."""
+    watch_maker, battery_maker = make_uscc("532523", "Y1TXJQ1H6"), make_uscc("441402", "79XLFQLQ4")
+    lex = lexicon.with_entities({"安宁": "wearable", "智驰": "lithium_battery"},
+                                {"安宁": watch_maker, "智驰": battery_maker})
+    body = {"platform": "weibo", "text": "又是电池起火！安宁智驰移动电源电芯自燃，楼道全是浓烟"}
+    post = make_event(source="opinion", complaint=None, product=None, enterprise=None, opinion=body,
+                      region_code="530181")
+    record = validator.validate(orjson.dumps(post))
+    assert isinstance(record, Record), record
+    seen = {o.category: (o.uscc, o.brand) for o in Enricher(regions, lexicon).observe(record, lex)}
+    assert seen["lithium_battery"] == (battery_maker, "智驰")
+    assert seen.get("wearable", (watch_maker, "安宁")) == (watch_maker, "安宁")
+    one = {"platform": "weibo", "text": "智驰移动电源电芯自燃"}  # one brand: as named
+    record = validator.validate(orjson.dumps(post | {"opinion": one}))
+    assert [(o.uscc, o.brand) for o in Enricher(regions, lexicon).observe(record, lex)] == [(battery_maker, "智驰")]
