@@ -57,10 +57,10 @@ class Enricher:
         sentiment = o.sentiment if o.sentiment is not None else facts.sentiment
         injury = "reported" if facts.injury else ""
         cats = ((category, 1.0),) if category else (_competing(facts.categories) or (("", 1.0),))
-        named = [(cat, conf, *_named(lex, facts, cat, uscc, brand)) for cat, conf in cats]
-        return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, cat, conf, maker, name,
-                            injury=injury, reach=reach, sentiment=sentiment, hazard=facts.hazard,
-                            risk_terms=facts.risk_terms) for cat, conf, maker, name in named]
+        return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, cat, conf,
+                            *_named(lex, facts, cat, uscc, brand), injury=injury, reach=reach,
+                            sentiment=sentiment, hazard=facts.hazard, risk_terms=facts.risk_terms)
+                for cat, conf in cats]
 
 
 def _named(lexicon: Lexicon, facts: TextFacts, category: str, uscc: str, brand: str) -> tuple[str, str]:
