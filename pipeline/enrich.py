@@ -5,10 +5,14 @@ says: categories, brands, enterprises, risk terms, hazard and sentiment from one
 the lexicon's Aho-Corasick automaton. A post that names no product gets one observation
 per inferred category (weight: the best one's confidence; a further one's only as far as
 the best may be wrong), or one without category when none is found (it may still name an
-enterprise or brand).
+enterprise or brand). A brand that is also the name of the post's place or of a county of its
+city (安宁, a brand and 安宁市) is read as the place: "安宁一小区电池起火" from 昆明 is about
+no 安宁 product.
 """
 
 from __future__ import annotations
+
+from msgspec.structs import replace
 
 from detectors.base import Observation
 from detectors.lexicon import Lexicon, TextFacts
@@ -26,6 +30,7 @@ class Enricher:
     def __init__(self, regions: RegionTable, lexicon: Lexicon) -> None:
         self.regions, self.lexicon = regions, lexicon
         self._chains = regions.chains  # code → chain: ``RegionTable.chain`` without the call
+        self._places: dict[str, tuple[str, ...]] = {}  # code → the names ``_unplaced`` checks (cache)
 
     def observe(self, record: Record, lexicon: Lexicon | None = None) -> list[Observation]:
         """The record's observations; ``lexicon`` reads opinion text (default: the shipped one;
@@ -57,10 +62,27 @@ class Enricher:
         sentiment = o.sentiment if o.sentiment is not None else facts.sentiment
         injury = "reported" if facts.injury else ""
         cats = ((category, 1.0),) if category else (_competing(facts.categories) or (("", 1.0),))
+        if facts.brands and not (uscc and brand):
+            facts = self._unplaced(facts, lex, ev.region_code, chain)
         return [Observation(ev.event_id, src, record.ts, ev.region_code, chain, cat, conf,
                             *_named(lex, facts, cat, uscc, brand), injury=injury, reach=reach,
                             sentiment=sentiment, hazard=facts.hazard, risk_terms=facts.risk_terms)
                 for cat, conf in cats]
+
+    def _unplaced(self, facts: TextFacts, lexicon: Lexicon, code: str, chain: tuple[str, ...]) -> TextFacts:
+        """``facts`` without the brands that begin the name of the post's place: its county, city
+        or province, or a county of its city (and without those brands' makers, which the
+        lexicon found through them)."""
+        places = self._places.get(code)
+        if places is None:
+            near = set(chain) | {k for c in chain[:-1] for k in self.regions.children(c)}
+            places = self._places[code] = tuple(sorted(self.regions.name(c) for c in near))
+        placed = [b for b in facts.brands if any(n.startswith(b) for n in places)]
+        if not placed:
+            return facts
+        makers = {lexicon.brand(b)[1] for b in placed}
+        return replace(facts, brands=tuple(b for b in facts.brands if b not in placed),
+                       enterprises=tuple(e for e in facts.enterprises if e not in makers))
 
 
 def _named(lexicon: Lexicon, facts: TextFacts, category: str, uscc: str, brand: str) -> tuple[str, str]:

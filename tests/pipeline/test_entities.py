@@ -91,7 +91,27 @@ def test_a_post_naming_two_brands_counts_for_the_maker_of_its_product(validator,
     assert isinstance(record, Record), record
     seen = {o.category: (o.uscc, o.brand) for o in Enricher(regions, lexicon).observe(record, lex)}
     assert seen["lithium_battery"] == (battery_maker, "智驰")
-    assert seen.get("wearable", (watch_maker, "安宁")) == (watch_maker, "安宁")
+    assert seen.get("wearable", ("", "")) == ("", "")  # 安宁 is the post's own place here
     one = {"platform": "weibo", "text": "智驰移动电源电芯自燃"}  # one brand: as named
     record = validator.validate(orjson.dumps(post | {"opinion": one}))
     assert [(o.uscc, o.brand) for o in Enricher(regions, lexicon).observe(record, lex)] == [(battery_maker, "智驰")]
+
+
+def test_a_brand_that_is_the_posts_own_place_is_read_as_the_place(validator, make_event, lexicon, regions):
+    """"安宁一小区电池起火" from 安宁市 (or elsewhere in 昆明) names no product of the 安宁 watch
+    brand; the same words from another city do name it."""
+    watch_maker = make_uscc("532523", "Y1TXJQ1H6")
+    lex = lexicon.with_entities({"安宁": "wearable"}, {"安宁": watch_maker})
+    body = {"platform": "weibo", "text": "安宁一小区电池起火，整栋楼都是烟"}
+
+    def named(region: str, **fields: object) -> set[tuple[str, str]]:
+        post = make_event(source="opinion", complaint=None, product=None, enterprise=None, opinion=body,
+                          region_code=region) | fields
+        record = validator.validate(orjson.dumps(post))
+        assert isinstance(record, Record), record
+        return {(o.uscc, o.brand) for o in Enricher(regions, lexicon).observe(record, lex)}
+
+    assert named("530181") == {("", "")}  # 云南省昆明市安宁市
+    assert named("530102") == {("", "")}  # 昆明市五华区: 安宁 is a county of its city
+    assert named("530100") == {("", "")}  # 昆明市 itself
+    assert (watch_maker, "安宁") in named("110101")  # 北京: the brand
