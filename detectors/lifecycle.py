@@ -6,7 +6,8 @@
 - Quiet for the detector's cool-down (event time) emits ``resolved``.
 - A signal at a region level nested in (or containing) an open episode of the same
   detector and category, whose evidence is mostly that episode's evidence, is folded into
-  it (listed under ``explanation.also_at``) instead of opening a second warning; episodes that
+  it (listed under ``explanation.also_at``) instead of opening a second warning — as an update
+  of it, so a stronger signal escalates it; episodes that
   do open at nested levels name each other in ``explanation.related_alert_ids``.
 
 ``alert_id`` derives from detector, scope, episode key and the episode's first evidence
@@ -81,14 +82,15 @@ class Lifecycle:
         key = self._key(s)
         ep = self.open.get(key)
         if ep is None:
-            host = self._nesting_host(s)
-            if host is not None:
-                host.explanation.setdefault("also_at", [])
-                if s.scope.region_code not in host.explanation["also_at"]:
-                    host.explanation["also_at"].append(s.scope.region_code)
-                return []
-            ep = self._open(key, s, level)
-            return [self._alert(ep, "open")]
+            ep = self._nesting_host(s)
+            if ep is None:
+                ep = self._open(key, s, level)
+                return [self._alert(ep, "open")]
+            # the same events seen at an enclosing level: they update the warning they caused
+            # (a cluster spilling into the next city is graver, not a second warning)
+            also = ep.explanation.setdefault("also_at", [])
+            if s.scope.region_code not in also:
+                also.append(s.scope.region_code)
         ep.window_end = max(ep.window_end, s.window_end)
         ep.last_ts = max(ep.last_ts, s.ts)
         ep.evidence = list(dict.fromkeys(s.evidence + ep.evidence))[:MAX_EVIDENCE]

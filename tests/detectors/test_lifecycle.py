@@ -88,3 +88,15 @@ def test_snapshot_restore_continues(lc, context):
     restored = Lifecycle.restore(context.grading, {"d": DetectorInfo("1.0.0", "h", 72 * HOUR)}, context, lc.snapshot())
     assert [a.status for a in restored.apply(_sig(T0 + HOUR, 96))] == ["escalated"]
     assert [a.status for a in restored.advance(T0 + 10 * DAY)] == ["resolved"]
+
+
+def test_a_stronger_signal_at_the_enclosing_level_escalates_the_warning_it_folds_into(lc):
+    """A counterfeit cluster spilling into the next city is the same cases, graver (seed 50's
+    helmet cluster stayed yellow while its province-level signal was red): the folded signal
+    escalates the warning it folds into, keeps it alive, and is listed under ``also_at``."""
+    lc.apply(_sig(T0, 65, evidence=("a", "b", "c")))
+    up = lc.apply(_sig(T0 + 50 * HOUR, 90, region="330100", evidence=("a", "b", "c", "d")))
+    assert [(x.status, x.level, x.scope.region_code) for x in up] == [("escalated", "orange", "330106")]
+    assert up[0].explanation["also_at"] == ["330100"] and set(up[0].evidence_event_ids) == {"a", "b", "c", "d"}
+    assert lc.advance(T0 + 100 * HOUR) == []  # 72 h after the folded signal, not after the first one
+    assert [x.status for x in lc.advance(T0 + 123 * HOUR)] == ["resolved"]
