@@ -26,10 +26,13 @@ items) does not make an enterprise more or less of a repeat offender — A类 sh
 ``very_quick_repeat_days`` / ``quick_repeat_days`` (30 / 90: the failure was not put right,
 整改不到位) and unusual complaints multiply the odds. (The same failed item twice would be
 strong evidence too, but observations carry only the items' severities so far.) A signal
-needs odds ≥ ``min_odds`` and at least one earlier failure or complaint evidence — or only
-``min_odds_critical`` (1 in 11) when the new failure has an A类 item: a warning threshold is a
-decision, and missing a maker that keeps shipping a safety defect costs more than a check
-that clears one (so a big, often-sampled maker failing twice is worth a look then). Its score
+needs odds ≥ ``min_odds`` (``min_odds_critical`` when the new failure has an A类 item; both
+1 in 21 by default) and at least one earlier failure or complaint evidence. The threshold is
+a decision, not a test: DESIGN §3 asks for every enterprise failing again within 12 months,
+and missing a maker that keeps shipping a bad line costs more than a desk check that clears
+one — so a repeat is reported unless the maker's record explains it as chance (a big maker
+failing twice among a dozen passes in a month fails about as often as its category), and
+the odds grade it: below even odds it is blue, a notice rather than a warning. Its score
 is ``score_at_even_odds`` + ``points_per_decade`` · log10(odds) (yellow at even odds by
 default), raised when the new failure has an A类 item (to orange at least), for
 vulnerable-group and safety-critical categories and for injuries among the complaints. The
@@ -87,8 +90,9 @@ class RepeatOffenderConfig(DetectorConfig):
     burst_days: float = 14.0  # days; without that history, complaints count only as a burst in this many days …
     # … against the rate of the observed days before them (at least as many), when no more
     # complaints than ``kept_complainants`` were ever seen (each one known by time)
-    min_odds: float = 0.5  # posterior odds needed for a signal (1 in 3 that it is a persistent offender)
-    min_odds_critical: float = 0.1  # … when the new failure has an A类 item: missing a safety defect costs more
+    min_odds: float = 0.05  # posterior odds needed for a signal (1 in 21 that it is a persistent offender;
+    # blue below even odds)
+    min_odds_critical: float = 0.05  # … when the new failure has an A类 item
     score_at_even_odds: float = 70.0
     points_per_decade: float = 10.0  # score points per tenfold odds
     critical_item_points: float = 15.0  # A类 item in the new failure: raise (above the orange floor; red from odds 10)

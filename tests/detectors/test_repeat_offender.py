@@ -145,31 +145,42 @@ def test_steady_complaints_are_no_evidence_before_the_enterprises_rate_is_known(
     assert evidence is not None and evidence["unusual"] is False and evidence["bayes_factor"] == 1.0
 
 
-def test_base_rates_two_failures_of_an_often_sampled_maker_are_quiet(quiet_stream):
+def test_base_rates_grade_two_failures_of_an_often_sampled_maker_down_then_quiet(quiet_stream):
     maker = firm("320505", 6)
     twice = [sample("f1", 31.5, maker, "wire_cable", failed=True, major=1),
              sample("f2", 38.5, maker, "wire_cable", failed=True, major=1)]
     signals = run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(quiet_stream, twice))
     assert [s.evidence for s in signals] == [["f2", "f1"]]  # two B类 failures a week apart, nothing else known
+    assert CONTEXT.grading.level(signals[0].score) in ("yellow", "orange")
+    # eight passes in the fortnight before: still reported, but as a notice (odds below even)
     often = [sample(f"p{i}", 15 + 2 * i, maker, category="wire_cable") for i in range(8)]
-    assert run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(quiet_stream, often, twice)) == []
+    signals = run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(quiet_stream, often, twice))
+    assert [s.evidence for s in signals] == [["f2", "f1"]]
+    e = signals[0].explanation
+    assert e["threshold_odds"] <= e["posterior_odds"] < 1.0 and CONTEXT.grading.level(signals[0].score) == "blue"
+    # sixteen passes (all remembered): two failures among eighteen samples are about what the
+    # category's rate predicts
+    oftener = [sample(f"p{i}", 15 + i, maker, category="wire_cable") for i in range(16)]
+    config = RepeatOffenderConfig(kept_passes=16)
+    assert run(RepeatOffender(config, CONTEXT), in_order(quiet_stream, oftener, twice)) == []
 
 
 @pytest.mark.parametrize("critical", [True, False])
-def test_an_often_sampled_maker_failing_again_on_an_a_class_item_needs_less_evidence(quiet_stream, critical):
+def test_an_often_sampled_maker_failing_again_on_an_a_class_item_is_graded_higher(quiet_stream, critical):
     maker = firm("411321", 7)
     history = [sample(f"p{i}", 12 + 3 * i, maker, "toy") for i in range(8)]
     twice = [sample("f1", 10.5, maker, "toy", failed=True, major=1),
              sample("f2", 38.5, maker, "toy", failed=True, critical=int(critical), major=int(not critical))]
     signals = run(RepeatOffender(RepeatOffenderConfig(), CONTEXT), in_order(quiet_stream, history, twice))
-    if critical:  # eight passes between: odds below the usual threshold, above the A类 one
-        assert [s.evidence for s in signals] == [["f2", "f1"]]
-        e = signals[0].explanation
-        assert RepeatOffenderConfig().min_odds_critical <= e["posterior_odds"] < RepeatOffenderConfig().min_odds
+    assert [s.evidence for s in signals] == [["f2", "f1"]]  # eight passes between: odds below even
+    e = signals[0].explanation
+    assert e["threshold_odds"] <= e["posterior_odds"] < 1.0
+    if critical:  # an A类 repeat: orange at least
         assert e["threshold_odds"] == RepeatOffenderConfig().min_odds_critical
-        assert CONTEXT.grading.level(signals[0].score) in ("orange", "red")  # an A类 repeat: orange at least
+        assert CONTEXT.grading.level(signals[0].score) in ("orange", "red")
     else:
-        assert signals == []
+        assert e["threshold_odds"] == RepeatOffenderConfig().min_odds and "critical_item" not in e["raised_by"]
+        assert CONTEXT.grading.level(signals[0].score) in ("blue", "yellow")  # a toy: raised one step at most
 
 
 @pytest.mark.parametrize("fail_rate, warns", [(None, True), (0.5, False)])
