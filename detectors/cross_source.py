@@ -8,7 +8,8 @@ critically failed samples, enforcement cases, adverse and hazard posts. A source
 degrees of freedom, so silent sources count against chance), each s capped at
 ``source_cap`` so one loud source cannot carry a weak second one far. A signal needs ≥ 2
 corroborating sources, one of them news today or yesterday (its two-day count or injuries are
-surprising, or a failed sample or case arrived: old evidence alone only restates an episode), and a
+surprising, or a failed sample or case arrived that lifts its source's surprise as far: old evidence
+alone only restates an episode, and one failed sample where failures are expected is no news), and a
 combined tail ≤ ``alpha``: across tens of thousands of entities
 weak single-source blips co-occur by chance every day, and an α of 1e-6 keeps those below
 one a month. An entity is examined when evidence arrives for a source whose counts pass a
@@ -74,8 +75,10 @@ class CrossSourceConfig(DetectorConfig):
     new signal within ``sparse_window_days`` of the last needs a score this much higher;
     ``require_fresh``: a signal needs a corroborating source that is news today or yesterday
     (its two-day count, or the two days' injuries, reach surprise ``fresh_surprise``; or a
-    failed sample or case arrived) — windows holding only an episode's old evidence restate it
-    days later, after other warnings.
+    failed sample or case arrived and its source's surprise reaches ``fresh_surprise`` too) —
+    windows holding only an episode's old evidence restate it days later, after other warnings
+    (a city's injury cluster, warned by ``injury_signal``, restated by its province a week on
+    when one more sample fails there).
     """
 
     min_history_days: float = 7.0

@@ -235,9 +235,10 @@ def test_an_episode_gone_quiet_is_not_warned_again_from_its_residue(context, reg
 
 
 def test_only_todays_and_yesterdays_news_makes_a_source_fresh(regions):
-    """A source is fresh when its last two days are news: injuries beyond their exposure, a failed
-    sample, a case. A week on, the same window evidence is no longer fresh, though it still
-    corroborates — ``CrossSource`` then opens no warning from it (``require_fresh``)."""
+    """A source is fresh when its last two days are news: injuries beyond their exposure, failed
+    samples or cases that are a surprise themselves. A week on, the same window evidence is no
+    longer fresh, though it still corroborates — ``CrossSource`` then opens no warning from it
+    (``require_fresh``). One failed sample where failures are expected is no news."""
     chain = regions.chain("440305")
     common = {"region": "440305", "chain": chain, "category": "cosmetics", "uscc": ENTERPRISE}
     w = EntityWindows(CrossSourceConfig())
@@ -246,7 +247,9 @@ def test_only_todays_and_yesterdays_news_makes_a_source_fresh(regions):
     for j in range(3):
         w.add(Observation(event_id=f"h{j}", source="complaint", ts=START + day + j * 600, complainant=f"h{j}",
                           issue="safety", injury="serious", **common))
-    w.add(Observation(event_id="s", source="sampling", ts=START + day + 4000, failed=True, critical=1, **common))
+    for j in range(2):
+        w.add(Observation(event_id=f"s{j}", source="sampling", ts=START + day + 4000 + j, failed=True, critical=1,
+                          **common))
     key = f"e|{ENTERPRISE}"
 
     def parts(ts):
@@ -256,3 +259,12 @@ def test_only_todays_and_yesterdays_news_makes_a_source_fresh(regions):
     assert now["complaint"]["fresh"] and now["sampling"]["fresh"] and not now["enforcement"]["fresh"]
     assert not week_on["complaint"]["fresh"] and not week_on["sampling"]["fresh"]
     assert week_on["complaint"]["surprise"] >= 1.3 and week_on["sampling"]["surprise"] >= 1.3  # still corroborating
+    # one failed sample among a province's samples, where a failure was about as likely as not
+    w = EntityWindows(CrossSourceConfig())
+    province = {"region": "440305", "chain": chain, "category": "cosmetics"}
+    for j in range(12):
+        w.add(Observation(event_id=f"p{j}", source="sampling", ts=START + day + j * 600, **province))
+    w.add(Observation(event_id="f", source="sampling", ts=START + day + 9000, failed=True, major=1, **province))
+    w.aggregates("p|cosmetics|440000", START + day + 9600)
+    lone = w.indicators("p|cosmetics|440000", w.entities["p|cosmetics|440000"], START + day + 9600)["sampling"]
+    assert lone["failed"] == 1 and lone["surprise"] < CrossSourceConfig().fresh_surprise and not lone["fresh"]
