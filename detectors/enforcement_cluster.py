@@ -14,11 +14,13 @@ the zone's share of the category's enforcement activity. That share is learned: 
 shares of all cases, the category's own skew toward each province (a gamma posterior around
 1, so a sparse history stays uncertain — its variance widens the tail), and places' shares
 within their province (shrunk toward an even spread over counties), all slowly forgetting. The count's tail under a negative binomial (Poisson with some
-overdispersion) is the zone's p-value; the smallest, Bonferroni-corrected for the number of
-zones, gives the score (``stats.score_from_p``: 1e-5 → 50, blue), capped by the cluster's size
-— its cases and its spread: a handful of cases in a quiet place is very surprising, yet not a
-red warning, and the same cases in more counties are a wider network (跨区域) than in fewer —
-and raised for vulnerable-group and safety-critical categories.
+overdispersion) is the zone's p-value; Bonferroni-corrected for the number of zones, it gives
+a score (``stats.score_from_p``: 1e-5 → 50, blue), capped by the zone's cluster size — its
+cases and its spread: a handful of cases in a quiet place is very surprising, yet not a red
+warning, and the same cases in more counties are a wider network (跨区域) than in fewer. The
+zone with the highest capped score is reported (on a tie, the more surprising one): a small
+disc may be the most surprising zone while a wider one holds the whole network. The score is
+raised for vulnerable-group and safety-critical categories.
 
 When the new case names a brand, the same zones are also scanned for cases of that brand
 alone, against the brand's learned share of the category's cases: one counterfeit brand
@@ -392,6 +394,7 @@ class EnforcementCluster:
         best: dict[str, Any] | None = None
         seen: set[tuple[str, tuple[str, ...]]] = set()
         cap = cfg.per_place_cap
+        tests = len(zones) * len(subsets)
         for kind, code, radius in zones:
             members, parts = self._geo.zone(code, kind, radius)
             share = cv2 = None
@@ -416,27 +419,35 @@ class EnforcementCluster:
                     spread += 1.0 / (brand_share * (self.cat_w.get(obs.category, 0.0) / self._g(obs.ts)
                                                     + cfg.brand_prior_cases))
                 p_value = negbin_upper_tail(count, mu, 1.0 + mu * (cfg.overdispersion + spread))
-                if best is None or p_value < best["p_value"]:
+                # the zone that supports the strongest warning: its surprise capped by its size
+                # (a wider zone holding every case of a network may be less surprising, yet say more)
+                strength = min(score_from_p(min(1.0, p_value * tests)), self._size_cap(count, len(here)))
+                if best is None or (strength, -p_value) > (best["_strength"], -best["p_value"]):
                     inside = [c for p in here for c in subset[p]]
                     best = {"zone": kind, "zone_code": code, "radius_km": radius or None, "brand": brand or None,
                             "p_value": p_value, "observed": count, "cases": len(inside), "expected": mu,
                             "zone_share": share, "brand_share": brand_share if brand else None,
                             "expectation_cv2": spread,
                             "places": {p: len(subset[p]) for p in sorted(here)}, "parties": len(parties),
-                            "_inside": inside}
+                            "_inside": inside, "_strength": strength}
         if best is None:
             return None
-        tests = len(zones) * len(subsets)
         p_adj = min(1.0, best["p_value"] * tests)
-        cap = (cfg.size_cap_base + cfg.size_cap_per_case * (best["observed"] - cfg.min_cases)
-               + cfg.size_cap_per_place * (len(best["places"]) - cfg.min_counties))
+        cap = self._size_cap(best["observed"], len(best["places"]))
         base = min(score_from_p(p_adj), cap)
         best["size_cap"] = cap
+        del best["_strength"]
         category = self.context.catalogue.get(obs.category)
         score, raisers = self.context.grading.raise_score(base, category)
         if score < self.context.grading.blue:
             return None
         return self._signal(obs, best, p_adj, base, score, raisers, base_count, long_run, national, tests)
+
+    def _size_cap(self, count: int, places: int) -> float:
+        """The most a cluster of ``count`` cases in ``places`` places may score on surprise alone."""
+        cfg = self.config
+        return (cfg.size_cap_base + cfg.size_cap_per_case * (count - cfg.min_cases)
+                + cfg.size_cap_per_place * (places - cfg.min_counties))
 
     def _signal(self, obs: Observation, best: dict[str, Any], p_adj: float, base: float, score: float,
                 raisers: list[str], base_count: float, long_run: float, national: int, tests: int) -> Signal:

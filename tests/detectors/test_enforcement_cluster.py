@@ -121,6 +121,24 @@ def test_the_same_cases_in_more_counties_grade_higher(quiet_stream):
     assert wide.score - narrow.score == 2 * cfg.size_cap_per_place  # both capped: the p-values are far past it
 
 
+def test_the_zone_reported_is_the_one_that_supports_the_strongest_warning(quiet_stream):
+    """A fresh seed's counterfeit cable network: 焦作 (two districts), then 济源 and 孟津 (洛阳)
+    a day later. The disc around 孟津 is the most surprising zone but leaves a 焦作 district out;
+    the province holds all five cases in four places, which is the wider network (跨区域) and
+    the stronger warning, though a little less surprising."""
+    places = ["410882", "410883", "410883", "419001", "410322"]
+    incident = [case(f"k{i}", 35.0 + i * 0.5, c, "wire_cable", "counterfeit", 7000 + i, "瑞尔")
+                for i, c in enumerate(places)]
+    signals = run(EnforcementCluster(EnforcementClusterConfig(), CONTEXT), in_order(quiet_stream, incident))
+    last = signals[-1]
+    assert last.trigger == "k4" and len(last.explanation["places"]) == 4 and last.explanation["observed"] == 5
+    cfg = EnforcementClusterConfig()
+    assert last.explanation["size_cap"] == cfg.size_cap_base + 2 * cfg.size_cap_per_case + 2 * cfg.size_cap_per_place
+    # above anything the three-place disc may score (its size cap, raised for a safety-critical product)
+    narrow = cfg.size_cap_base + cfg.size_cap_per_case + cfg.size_cap_per_place + CONTEXT.grading.safety_bonus
+    assert last.score > narrow
+
+
 SHENZHEN = ["440303", "440304", "440305", "440306"]  # 罗湖, 福田, 南山, 宝安
 
 
