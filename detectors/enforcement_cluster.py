@@ -433,10 +433,8 @@ class EnforcementCluster:
         if best is None:
             return None
         p_adj = min(1.0, best["p_value"] * tests)
-        cap = self._size_cap(best["observed"], len(best["places"]))
-        base = min(score_from_p(p_adj), cap)
-        best["size_cap"] = cap
-        del best["_strength"]
+        base = best.pop("_strength")  # min(score_from_p(p_adj), size cap)
+        best["size_cap"] = self._size_cap(best["observed"], len(best["places"]))
         category = self.context.catalogue.get(obs.category)
         score, raisers = self.context.grading.raise_score(base, category)
         if score < self.context.grading.blue:

@@ -423,14 +423,14 @@ class EntityWindows:
         out["sampling"] = {
             "samples": s[SN], "failed": s[SF], "critical_failed": s[SC], "expected_failed": round(s[XF] / 1000.0, 3),
             "expected_critical_failed": round(s[XC] / 1000.0, 3), "window_days": cfg.sparse_window_days,
-            "test": name, "p_value": p, "surprise": round(ss, 4),
-            "fresh": _recent(r0, r1, SF) > 0 and ss >= cfg.fresh_surprise}
+            "test": name, "p_value": p, "surprise": round(ss, 4)}
         sdays = self._window_days(d, cfg.sparse_window_days, ts)
         out["enforcement"] = _best({"cases": poisson_upper_tail(s[E], exp_e * sdays)} if counted else {}, {
             "cases": s[E], "expected": round(exp_e * sdays, 3), "violations": list(cfg.violations),
-            "window_days": cfg.sparse_window_days, "fresh": _recent(r0, r1, E) > 0})
-        enf = out["enforcement"]
-        enf["fresh"] = enf["fresh"] and enf.get("surprise", 0.0) >= cfg.fresh_surprise
+            "window_days": cfg.sparse_window_days, "fresh": False})
+        for source, field in (("sampling", SF), ("enforcement", E)):  # news: arrived, and a surprise itself
+            part = out[source]
+            part["fresh"] = _recent(r0, r1, field) > 0 and part["surprise"] >= cfg.fresh_surprise
         exp_h = max(on, exp_o * days) * self.hazard_share(key, e)
         tests = {"hazard_posts": poisson_upper_tail(math.floor(oh + 1e-9), max(exp_h, 1e-9))}
         if counted:
