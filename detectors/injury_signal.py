@@ -5,8 +5,9 @@
   second injured person (any severity) in the same category and city corroborates it
   within the window: a lone serious injury is one account, and at national volume a few
   arrive every week in every large category, unrelated to each other
-  (``lone_serious_warns`` restores the at-once rule). The score rises with every further
-  injured person.
+  (``lone_serious_warns`` restores the at-once rule). The corroborating person's product
+  must not name another enterprise or brand than the serious injury's: two people hurt by
+  two makers' goods are two accidents. The score rises with every further injured person.
 - Minor injuries warn only as a cluster: distinct injured complainants in one
   (category, city) within ``window_days`` against the category's national minor-injury
   rate times the city's share of the nation's complaints (learned, shrunk toward
@@ -92,7 +93,8 @@ class InjurySignal:
 
     def __init__(self, config: InjurySignalConfig, context: Context) -> None:
         self.config, self.context = config, context
-        self.recent: dict[tuple[str, str], deque[tuple[float, str, str, str]]] = {}  # (ts, id, injury, who)
+        # (ts, id, injury, who, uscc, brand) per (category, city)
+        self.recent: dict[tuple[str, str], deque[tuple[float, str, str, str, str, str]]] = {}
         self.minor_days: dict[str, list[int]] = {}  # category → [first day seen, minor injuries total]
         # uscc → [first complaint ts, complaints, last complaint ts, injuries [[ts, id, injury, who, category]],
         #         complaints per day of the window {day: count}]
@@ -126,16 +128,18 @@ class InjurySignal:
             while q and q[0][0] < horizon:
                 q.popleft()
             who = obs.complainant or obs.event_id
-            if any(w == who for _, _, _, w in q):  # the same person reporting again adds nothing
-                q.append((obs.ts, obs.event_id, obs.injury, who))
+            entry = (obs.ts, obs.event_id, obs.injury, who, obs.uscc, obs.brand)
+            if any(x[3] == who for x in q):  # the same person reporting again adds nothing
+                q.append(entry)
                 continue
-            q.append((obs.ts, obs.event_id, obs.injury, who))
+            q.append(entry)
             stats = self.minor_days.setdefault(obs.category, [day_index(obs.ts), 0])
             if obs.injury == "minor":
                 stats[1] += 1
             sig = None
-            if (category.safety_critical or category.vulnerable_group) and self._severe_warns(q):
-                sig = self._severe(obs, key, q, category)
+            group = self._severe_group(q) if category.safety_critical or category.vulnerable_group else None
+            if group is not None:
+                sig = self._severe(obs, key, group, category)
                 if sig.score < self.context.grading.blue:
                     sig = None
             elif obs.injury == "minor":
@@ -146,14 +150,23 @@ class InjurySignal:
                 self._evict(obs.ts)
         return out
 
-    def _severe_warns(self, q: deque) -> bool:
-        """A fatal injury in the window, or a serious one with a second injured person."""
-        injuries = {x[2] for x in q}
-        if "fatal" in injuries or ("serious" in injuries and self.config.lone_serious_warns):
-            return True
-        return "serious" in injuries and len({x[3] for x in q}) >= 2
+    def _severe_group(self, q: deque) -> list[tuple[float, str, str, str, str, str]] | None:
+        """The injuries of the window that warn together, or ``None``: a fatal injury, or a serious
+        one with a second injured person — each with the injuries that may come from the same
+        product (none naming another enterprise or brand: two people hurt by two makers' goods do
+        not corroborate each other). Of several such groups, the one with most people."""
+        best: list[tuple[float, str, str, str, str, str]] | None = None
+        people = 0
+        for anchor in q:
+            if anchor[2] not in _SEVERE:
+                continue
+            group = [x for x in q if _same_product(anchor, x)]
+            n = len({x[3] for x in group})
+            if (anchor[2] == "fatal" or n >= 2 or self.config.lone_serious_warns) and n >= people:
+                best, people = group, n
+        return best
 
-    def _severe(self, obs: Observation, key: tuple[str, str], q: deque, category: Any) -> Signal:
+    def _severe(self, obs: Observation, key: tuple[str, str], q: list, category: Any) -> Signal:
         severe = [x for x in q if x[2] in _SEVERE]
         severe_people = len({x[3] for x in severe})
         minor_people = len({x[3] for x in q if x[2] == "minor"} - {x[3] for x in severe})
@@ -275,7 +288,7 @@ class InjurySignal:
                          "raisers": raisers},
             evidence=[x[1] for x in ordered])
 
-    def _signal(self, obs: Observation, key: tuple[str, str], q: deque, score: float, test: str,
+    def _signal(self, obs: Observation, key: tuple[str, str], q: Sequence[tuple], score: float, test: str,
                 facts: dict[str, Any], what: str) -> Signal:
         scope = Scope(region_code=key[1], category=key[0])
         days = int(self.config.window_days)
@@ -285,7 +298,7 @@ class InjurySignal:
             trigger=obs.event_id,
             title=f"{self.context.scope_name(scope)} 产品伤害 ({days}天内{what})",
             explanation={"test": test, "window_days": self.config.window_days, "sources": ["complaint"], **facts},
-            evidence=[eid for _, eid, _, _ in sorted(q, key=lambda x: (x[2] != "fatal", x[2] != "serious", -x[0]))],
+            evidence=[x[1] for x in sorted(q, key=lambda x: (x[2] != "fatal", x[2] != "serious", -x[0]))],
         )
 
     def _evict(self, ts: float) -> None:
@@ -307,7 +320,9 @@ class InjurySignal:
         self = cls(config, context)
         for name, q in state["recent"].items():
             c, r = name.split("|")
-            self.recent[(c, r)] = deque((float(t), e, i, w) for t, e, i, w in q)
+            # layout 1 before makers were kept: (ts, id, injury, who)
+            self.recent[(c, r)] = deque((float(x[0]), x[1], x[2], x[3], *(x[4:6] if len(x) > 4 else ("", "")))
+                                        for x in q)
         self.minor_days = {k: list(v) for k, v in state["minor_days"].items()}
         self.makers = {u: [float(a), int(n), float(b), [list(x) for x in xs], {int(d): int(k) for d, k in c}]
                        for u, (a, n, b, xs, c) in state.get("makers", {}).items()}
@@ -318,3 +333,8 @@ class InjurySignal:
         self.first_day, self.total = None if first is None else int(first), int(total)
         self.daily = CountSeries.from_json(daily) if daily is not None else CountSeries()
         return self
+
+
+def _same_product(a: tuple, b: tuple) -> bool:
+    """Two injuries may come from the same product: they do not name two enterprises, nor two brands."""
+    return not ((a[4] and b[4] and a[4] != b[4]) or (a[5] and b[5] and a[5] != b[5]))

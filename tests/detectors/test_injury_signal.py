@@ -8,10 +8,10 @@ from detectors.injury_signal import InjurySignal, InjurySignalConfig
 T0 = 1740000000.0
 
 
-def _inj(regions, i, injury, category="e_bike", region="330106", who=None):
+def _inj(regions, i, injury, category="e_bike", region="330106", who=None, brand="", uscc=""):
     return Observation(event_id=f"i{i}", source="complaint", ts=T0 + i * 600, region=region,
                        chain=regions.chain(region), category=category, issue="safety", injury=injury,
-                       complainant=who or f"p{i}")
+                       complainant=who or f"p{i}", brand=brand, uscc=uscc)
 
 
 def test_fatal_injury_in_safety_critical_category_warns_at_once(context, regions):
@@ -35,6 +35,22 @@ def test_lone_serious_injury_waits_for_a_second_injured_person(context, regions)
     out = det.update([_inj(regions, 2, "minor", region="330108")])  # same city (杭州), another person
     assert len(out) == 1 and out[0].explanation["worst"] == "serious" and out[0].explanation["injured"] == 2
     assert out[0].evidence[0] == "i0"
+
+
+def test_people_hurt_by_two_makers_products_do_not_corroborate_each_other(context, regions):
+    det = InjurySignal(InjurySignalConfig(), context)
+    assert det.update([_inj(regions, 0, "serious", brand="智家")]) == []
+    assert det.update([_inj(regions, 1, "minor", brand="立驰")]) == []  # another brand's e-bike
+    out = det.update([_inj(regions, 2, "minor")])  # names no maker: may be the same product
+    assert len(out) == 1 and out[0].explanation["injured"] == 2 and set(out[0].evidence) == {"i0", "i2"}
+    det = InjurySignal(InjurySignalConfig(), context)
+    assert det.update([_inj(regions, 0, "serious", uscc="91330106MA27XYZ12K")]) == []
+    assert det.update([_inj(regions, 1, "serious", uscc="91330108MA2KQ3LL9B")]) == []  # another enterprise
+    assert len(det.update([_inj(regions, 2, "minor", uscc="91330106MA27XYZ12K")])) == 1
+    # a serious injury naming no maker is corroborated by any other injured person, whatever they name
+    det = InjurySignal(InjurySignalConfig(), context)
+    assert det.update([_inj(regions, 0, "serious")]) == []
+    assert len(det.update([_inj(regions, 1, "minor", brand="立驰")])) == 1
 
 
 def test_lone_serious_warns_when_configured(context, regions):
@@ -145,3 +161,13 @@ def test_a_nation_wide_complaint_lift_raises_the_expected_injuries(context, regi
     assert len(a) == len(b) == 1
     assert a[0].explanation["national_lift"] == 1.0 and 1.4 < b[0].explanation["national_lift"] < 1.6
     assert b[0].explanation["p_value"] > 2 * a[0].explanation["p_value"]
+
+
+def test_a_snapshot_from_before_makers_were_kept_restores(context, regions):
+    det = InjurySignal(InjurySignalConfig(), context)
+    det.update([_inj(regions, 0, "serious", brand="智家")])
+    state = det.snapshot()
+    state["recent"] = {k: [x[:4] for x in q] for k, q in state["recent"].items()}  # (ts, id, injury, who)
+    again = InjurySignal.restore(InjurySignalConfig(), state, context)
+    out = again.update([_inj(regions, 1, "minor", brand="立驰")])  # the old entry names no maker
+    assert len(out) == 1 and out[0].explanation["injured"] == 2
