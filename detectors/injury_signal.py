@@ -13,7 +13,11 @@
   rate times the city's share of the nation's complaints (learned, shrunk toward
   ``city_share``: a city of 20 million hears far more than one of 2 million) times the
   nation-wide complaint lift in the window (3·15 brings more complaints in every category
-  and with them more injury reports), with a Poisson tail and a minimum count.
+  and with them more injury reports), with a Poisson tail and a minimum count. People hurt
+  by products naming different enterprises or brands are counted apart (the largest group
+  that may share one product is tested): three accidents with three makers' goods are no
+  cluster. Children's and other vulnerable groups' products (toys, strollers…) warn at blue
+  already when ``pair_min`` people in one city within the window name the same maker.
 - Injuries naming one enterprise (USCC) anywhere in the country: a defective product sold
   nation-wide hurts people in many cities, one or two each — no city cluster, but an
   unmistakable one at its maker. Distinct injured people within ``window_days`` are tested
@@ -60,7 +64,9 @@ class InjurySignalConfig(DetectorConfig):
     enterprise; ``maker_history_days``: days of complaints its rate is averaged over at least;
     ``injury_prior`` / ``injury_prior_complaints``: share of complaints reporting an injury
     before any is counted, and its weight in complaints; ``maker_idle_days``: an enterprise
-    without complaints this long is forgotten."""
+    without complaints this long is forgotten; ``pair_min`` / ``pair_base``: people hurt in one
+    city by one maker's product of a vulnerable-group category that warn, and their base score
+    (before raises; 0 people: never)."""
 
     window_days: float = 7.0
     serious_base: float = 48.0
@@ -79,6 +85,8 @@ class InjurySignalConfig(DetectorConfig):
     injury_prior: float = 0.003
     injury_prior_complaints: float = 2000.0
     maker_idle_days: float = 60.0
+    pair_min: int = 2
+    pair_base: float = 42.0
     cooldown_hours: float = 168.0
     min_history_days: float = 0.0  # a fatal injury needs no baseline
 
@@ -157,12 +165,9 @@ class InjurySignal:
         not corroborate each other). Of several such groups, the one with most people."""
         best: list[tuple[float, str, str, str, str, str]] | None = None
         people = 0
-        for anchor in q:
-            if anchor[2] not in _SEVERE:
-                continue
-            group = [x for x in q if _same_product(anchor, x)]
-            n = len({x[3] for x in group})
-            if (anchor[2] == "fatal" or n >= 2 or self.config.lone_serious_warns) and n >= people:
+        for group, n in _by_product(q):
+            worst = {x[2] for x in group}
+            if ("fatal" in worst or ("serious" in worst and (n >= 2 or self.config.lone_serious_warns))) and n > people:
                 best, people = group, n
         return best
 
@@ -182,23 +187,39 @@ class InjurySignal:
 
     def _minor(self, obs: Observation, key: tuple[str, str], q: deque, category: Any, stats: list[int]) -> Signal | None:
         cfg = self.config
-        n = len({x[3] for x in q})
+        group, n = max(_by_product(q), key=lambda g: g[1])
         if n < cfg.minor_min:
-            return None
+            return self._pair(obs, key, q, category)
         days = max(7.0, day_index(obs.ts) - stats[0] + 1.0)
         share, lift = self._exposure(obs.ts, key[1])
         expected = max(stats[1] / days * cfg.window_days * share * lift, 0.001)
         p = poisson_upper_tail(n, expected)
         if p > cfg.minor_max_p:
-            return None
+            return self._pair(obs, key, q, category)
         base = min(score_from_p(p), 50.0 + 8.0 * (n - cfg.minor_min))
-        worst = "serious" if any(x[2] in _SEVERE for x in q) else "minor"
+        worst = "serious" if any(x[2] in _SEVERE for x in group) else "minor"
         score, raisers = self.context.grading.raise_score(base, category, injury=worst)
-        return self._signal(obs, key, q, score, "minor_cluster", {
+        return self._signal(obs, key, group, score, "minor_cluster", {
             "injured": n, "expected": round(expected, 4), "city_share": round(share, 5),
             "national_lift": round(lift, 3), "statistic": "poisson_upper_tail", "p_value": p,
             "threshold": cfg.minor_max_p, "raisers": raisers,
         }, f"{n} 起伤害聚集")
+
+    def _pair(self, obs: Observation, key: tuple[str, str], q: deque, category: Any) -> Signal | None:
+        """Children's products: ``pair_min`` people hurt in one city within the window by products
+        naming the same enterprise or brand as ``obs``."""
+        cfg = self.config
+        if not category.vulnerable_group or not (obs.uscc or obs.brand) or cfg.pair_min < 1:
+            return None
+        named = [x for x in q if (obs.uscc and x[4] == obs.uscc) or (obs.brand and x[5] == obs.brand)]
+        n = len({x[3] for x in named})
+        if n < cfg.pair_min:
+            return None
+        score, raisers = self.context.grading.raise_score(cfg.pair_base, category, injury="minor")
+        return self._signal(obs, key, named, score, "same_product", {
+            "injured": n, "uscc": obs.uscc, "brand": obs.brand, "statistic": "count_of_injured_naming_one_maker",
+            "threshold": cfg.pair_min, "raisers": raisers,
+        }, f"{n} 人被同一品牌产品伤害")
 
     def _count(self, ts: float, city: str) -> None:
         """Count a complaint towards its city's share and the nation's daily volume."""
@@ -335,6 +356,12 @@ class InjurySignal:
         return self
 
 
-def _same_product(a: tuple, b: tuple) -> bool:
-    """Two injuries may come from the same product: they do not name two enterprises, nor two brands."""
-    return not ((a[4] and b[4] and a[4] != b[4]) or (a[5] and b[5] and a[5] != b[5]))
+def _by_product(q: Sequence[tuple]) -> list[tuple[list[tuple], int]]:
+    """The injuries of ``q`` grouped by the product they may share, each group with its distinct
+    people: per maker named (enterprise and brand), its injuries and those naming none; and the
+    injuries naming none by themselves. A group never holds two makers' goods."""
+    makers = dict.fromkeys((x[4], x[5]) for x in q if x[4] or x[5])
+    groups = [[x for x in q if not (x[4] or x[5])]]
+    for u, b in makers:
+        groups.append([x for x in q if not ((u and x[4] and x[4] != u) or (b and x[5] and x[5] != b))])
+    return [(g, len({x[3] for x in g})) for g in groups if g]

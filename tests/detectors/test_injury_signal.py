@@ -51,6 +51,8 @@ def test_people_hurt_by_two_makers_products_do_not_corroborate_each_other(contex
     det = InjurySignal(InjurySignalConfig(), context)
     assert det.update([_inj(regions, 0, "serious")]) == []
     assert len(det.update([_inj(regions, 1, "minor", brand="立驰")])) == 1
+    out = det.update([_inj(regions, 2, "minor", brand="智家")])  # a third person, but not of 立驰's product
+    assert len(out) == 1 and out[0].explanation["injured"] == 2
 
 
 def test_lone_serious_warns_when_configured(context, regions):
@@ -68,6 +70,30 @@ def test_minor_injury_cluster_on_toys(context, regions):
     out = [s for i in range(6) for s in det.update([_inj(regions, i, "minor", category="toy")])]
     assert out and out[-1].explanation["test"] == "minor_cluster"
     assert context.grading.level(out[-1].score) in ("orange", "red")
+
+
+def test_minor_injuries_from_several_makers_products_are_no_cluster(context, regions):
+    det = InjurySignal(InjurySignalConfig(), context)
+    brands = ["金乐", "绿源", "博途", "佳峰", "金乐", "绿源"]
+    hurt = [_inj(regions, i, "minor", category="kitchen_appliance", brand=b) for i, b in enumerate(brands)]
+    assert [s for x in hurt for s in det.update([x])] == []
+    out = det.update([_inj(regions, 6, "minor", category="kitchen_appliance", brand="金乐")])  # the third 金乐
+    assert len(out) == 1 and out[0].explanation["injured"] == 3 and set(out[0].evidence) == {"i0", "i4", "i6"}
+
+
+def test_two_children_hurt_by_one_makers_toy_in_a_city_warn(context, regions):
+    det = InjurySignal(InjurySignalConfig(), context)
+    hurt = [_inj(regions, i, "minor", category="toy", brand=b) for i, b in enumerate(["凯心", "益丰", "童诺"])]
+    assert [s for x in hurt for s in det.update([x])] == []
+    out = det.update([_inj(regions, 3, "minor", category="toy", brand="益丰")])
+    assert len(out) == 1 and out[0].explanation["test"] == "same_product" and set(out[0].evidence) == {"i1", "i3"}
+    assert context.grading.level(out[0].score) == "blue"
+    # not for grown-ups' goods, nor in another city
+    det = InjurySignal(InjurySignalConfig(), context)
+    assert det.update([_inj(regions, 0, "minor", category="kitchen_appliance", brand="金乐"),
+                       _inj(regions, 1, "minor", category="kitchen_appliance", brand="金乐")]) == []
+    assert det.update([_inj(regions, 2, "minor", category="toy", brand="凯心"),
+                       _inj(regions, 3, "minor", category="toy", brand="凯心", region="330782")]) == []
 
 
 def test_same_person_repeating_adds_nothing(context, regions):
