@@ -16,7 +16,7 @@
   and with them more injury reports), with a Poisson tail and a minimum count. People hurt
   by products naming different enterprises or brands are counted apart (the largest group
   that may share one product is tested): three accidents with three makers' goods are no
-  cluster. Children's and other vulnerable groups' products (toys, strollers…) warn at blue
+  cluster. Vulnerable groups' products (toys, strollers, infant formula, wheelchairs…) warn at blue
   already when ``pair_min`` people in one city within the window name the same maker.
 - Injuries naming one enterprise (USCC) anywhere in the country: a defective product sold
   nation-wide hurts people in many cities, one or two each — no city cluster, but an
@@ -206,8 +206,9 @@ class InjurySignal:
         }, f"{n} 起伤害聚集")
 
     def _pair(self, obs: Observation, key: tuple[str, str], q: deque, category: Any) -> Signal | None:
-        """Children's products: ``pair_min`` people hurt in one city within the window by products
-        naming the same enterprise or brand as ``obs``."""
+        """Vulnerable groups' products (children's, the elderly's): ``pair_min`` people hurt in one
+        city within the window by products naming the same enterprise or brand as ``obs`` (named,
+        not merely unnamed like the groups of ``_by_product``: a notice needs the maker)."""
         cfg = self.config
         if not category.vulnerable_group or not (obs.uscc or obs.brand) or cfg.pair_min < 1:
             return None
