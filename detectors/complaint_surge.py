@@ -249,8 +249,8 @@ class ComplaintSurge:
                 "national_activity": round(activity, 3),
                 "dispersion": round(dispersion, 3), "statistic": "negative_binomial_upper_tail", "p_value": tail,
                 "p_adjusted": p, "level_tests": cfg.level_tests[li],
-                "threshold": cfg.max_p, "min_ratio": cfg.min_ratio, "level": _LEVELS[li], "raisers": raisers,
-                "sources": ["complaint"], "counting": "distinct complainants per category per 30 days",
+                "threshold": cfg.max_p, "min_ratio": cfg.min_ratio, "level": _LEVELS[li], "raised_by": raisers,
+                "contributing_sources": ["complaint"], "counting": "distinct complainants per category per 30 days",
             },
             evidence=evidence,
         )
@@ -298,7 +298,7 @@ class ComplaintSurge:
                     explanation={
                         "test": "slow_rise", "observed_day": round(x, 3), "expected_day": round(mu0, 3),
                         "statistic": "poisson_cusum", "cusum": round(key.cusum, 3), "threshold": cfg.cusum_h,
-                        "shift": cfg.cusum_shift, "raisers": raisers, "sources": ["complaint"],
+                        "shift": cfg.cusum_shift, "raised_by": raisers, "contributing_sources": ["complaint"],
                     },
                     evidence=[eid for _, eid in reversed(key.recent)],
                 )

@@ -225,9 +225,9 @@ class CrossSource:
         evidence = self.windows.evidence(e, sorted(SOURCES, key=lambda x: -parts[x]["surprise"]))
         explanation: dict[str, Any] = {
             "entity": {"c": "category_city", "p": "category_province", "e": "enterprise"}[kind],
-            "sources": parts, "corroborating_sources": corroborating, "statistic": "fisher_combined_p",
+            "by_source": parts, "contributing_sources": corroborating, "statistic": "fisher_combined_p",
             "p_value": p, "surprise_sum": round(total, 3), "threshold": cfg.alpha,
-            "min_source_surprise": cfg.min_source_surprise, "source_cap": cfg.source_cap, "raisers": raisers,
+            "min_source_surprise": cfg.min_source_surprise, "source_cap": cfg.source_cap, "raised_by": raisers,
         }
         if anomaly is not None:
             explanation["anomaly"] = anomaly

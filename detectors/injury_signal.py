@@ -182,7 +182,7 @@ class InjurySignal:
         return self._signal(obs, key, q, score, "severe", {
             "severe_injuries": len(severe), "fatal": sum(x[2] == "fatal" for x in severe), "worst": worst,
             "injured": severe_people + minor_people, "statistic": "count_of_severe_injuries",
-            "threshold": 1 if worst == "fatal" or self.config.lone_serious_warns else 2, "raisers": raisers,
+            "threshold": 1 if worst == "fatal" or self.config.lone_serious_warns else 2, "raised_by": raisers,
         }, f"{len(severe)} 起严重伤害" if worst == "serious" else f"{len(severe)} 起伤害事件含死亡")
 
     def _minor(self, obs: Observation, key: tuple[str, str], q: deque, category: Any, stats: list[int]) -> Signal | None:
@@ -202,7 +202,7 @@ class InjurySignal:
         return self._signal(obs, key, group, score, "minor_cluster", {
             "injured": n, "expected": round(expected, 4), "city_share": round(share, 5),
             "national_lift": round(lift, 3), "statistic": "poisson_upper_tail", "p_value": p,
-            "threshold": cfg.minor_max_p, "raisers": raisers,
+            "threshold": cfg.minor_max_p, "raised_by": raisers,
         }, f"{n} 起伤害聚集")
 
     def _pair(self, obs: Observation, key: tuple[str, str], q: deque, category: Any) -> Signal | None:
@@ -219,7 +219,7 @@ class InjurySignal:
         score, raisers = self.context.grading.raise_score(cfg.pair_base, category, injury="minor")
         return self._signal(obs, key, named, score, "same_product", {
             "injured": n, "uscc": obs.uscc, "brand": obs.brand, "statistic": "count_of_injured_naming_one_maker",
-            "threshold": cfg.pair_min, "raisers": raisers,
+            "threshold": cfg.pair_min, "raised_by": raisers,
         }, f"{n} 人被同一品牌产品伤害")
 
     def _count(self, ts: float, city: str) -> None:
@@ -302,12 +302,12 @@ class InjurySignal:
             detector=self.name, scope=scope, ts=ts, window_start=day_index(injuries[0][0]) * DAY - CST_OFFSET,
             window_end=ts, score=score, trigger=obs.event_id,
             title=f"{self.context.scope_name(scope)} 产品伤害聚集 ({int(cfg.window_days)}天内 {n} 人受伤)",
-            explanation={"test": "enterprise_cluster", "window_days": cfg.window_days, "sources": ["complaint"],
+            explanation={"test": "enterprise_cluster", "window_days": cfg.window_days, "contributing_sources": ["complaint"],
                          "injured": n, "worst": worst, "expected": round(expected, 4),
                          "enterprise_complaints_per_day": round(m[1] / days, 3), "enterprise_complaints_window": recent,
                          "injury_share": round(share, 6),
                          "statistic": "poisson_upper_tail", "p_value": p, "threshold": cfg.maker_max_p,
-                         "raisers": raisers},
+                         "raised_by": raisers},
             evidence=[x[1] for x in ordered])
 
     def _signal(self, obs: Observation, key: tuple[str, str], q: Sequence[tuple], score: float, test: str,
@@ -319,7 +319,7 @@ class InjurySignal:
             detector=self.name, scope=scope, ts=obs.ts, window_start=start, window_end=obs.ts, score=score,
             trigger=obs.event_id,
             title=f"{self.context.scope_name(scope)} 产品伤害 ({days}天内{what})",
-            explanation={"test": test, "window_days": self.config.window_days, "sources": ["complaint"], **facts},
+            explanation={"test": test, "window_days": self.config.window_days, "contributing_sources": ["complaint"], **facts},
             evidence=[x[1] for x in sorted(q, key=lambda x: (x[2] != "fatal", x[2] != "serious", -x[0]))],
         )
 

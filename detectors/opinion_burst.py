@@ -400,7 +400,7 @@ class OpinionBurst:
             "threshold": cfg.alpha, "min_posts": cfg.min_posts, "min_ratio": cfg.min_ratio,
             "counting": "adverse posts weighted by category confidence", "reach_of_evidence": reach,
             "reach_points": round(reach_pts, 2), "risk_terms": dict(sorted(terms.items())),
-            "injury_reported": hurt, "raisers": raisers, "sources": ["opinion"],
+            "injury_reported": hurt, "raised_by": raisers, "contributing_sources": ["opinion"],
         }
         if kind == "b":
             explanation["brand"] = parts[2]

@@ -395,7 +395,7 @@ class Rules:
         explanation = {
             "rule": rule.name, "description": rule.description, "when": when, "statistic": "rule_match_count",
             "observed": len(group), "threshold": rule.min_count, "distinct": rule.distinct,
-            "window_hours": rule.window_hours, "level": rule.level, "sources": list(rule.when.source),
+            "window_hours": rule.window_hours, "level": rule.level, "contributing_sources": list(rule.when.source),
             "distinct_values": [g[0] for g in group][-20:],
         }
         start = int(min(g[1] for g in group) // HOUR) * HOUR

@@ -22,7 +22,7 @@ def context(regions, catalogue) -> Context:
 @pytest.fixture(scope="session")
 def stream(regions, catalogue) -> Callable[..., list[Observation]]:
     """``stream(seed, days, per_day, burst=False)``: background observations of all four sources
-    in event-time order; ``burst`` adds a mask incident in 西湖区 on the last day."""
+    in event-time order; ``burst`` adds a mask incident in 西湖区 on the last day that every detector warns about."""
     counties = sorted(r.code for r in regions if r.level == "county")
     cats = [c.code for c in catalogue]
 
@@ -67,6 +67,18 @@ def stream(regions, catalogue) -> Callable[..., list[Observation]]:
                                    category="mask", uscc=ents[0], failed=True, critical=2))
             out.append(Observation(event_id="be", source="enforcement", ts=t0 + 200, region="330106", chain=chain,
                                    category="mask", uscc=ents[0], violation="substandard"))
+            # so that every detector of the catalogue warns: the maker failed with an A类 item ten
+            # days before (a repeat), five more makers fail (a campaign), counterfeit masks are
+            # seized in five neighbouring districts (a cluster)
+            out.append(Observation(event_id="bs0", source="sampling", ts=t0 - 10 * 86400, region="330106", chain=chain,
+                                   category="mask", uscc=ents[0], failed=True, critical=1))
+            for j in range(1, 6):
+                out.append(Observation(event_id=f"bs{j}", source="sampling", ts=t0 + 300 + j * 900, region="330106",
+                                       chain=chain, category="mask", uscc=ents[j], failed=True, critical=1))
+            for j, county in enumerate(("330102", "330105", "330106", "330108", "330110", "330106")):
+                out.append(Observation(event_id=f"bc{j}", source="enforcement", ts=t0 + 400 + j * 1800, region=county,
+                                       chain=regions.chain(county), category="mask", uscc=ents[10 + j],
+                                       violation="counterfeit"))
             out.sort(key=lambda o: (o.ts, o.event_id))
         return out
 

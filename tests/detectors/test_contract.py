@@ -10,6 +10,7 @@ from detectors.base import Observation
 from detectors.registry import CATALOGUE, build_detectors, detector_configs
 
 NAMES = list(CATALOGUE)
+SOURCES = {"complaint", "sampling", "enforcement", "opinion"}
 
 
 def _make(name, context, state=None):
@@ -92,9 +93,14 @@ def test_state_stays_bounded_over_many_keys(name, context, stream):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_signals_are_well_formed(name, context, burst_stream):
-    det = _make(name, context)
+    det, signals = _make(name, context), 0
     for raw in _run(det, burst_stream):
         s = orjson.loads(raw)
         assert s["detector"] == name and 0 <= s["score"] <= 100 and s["title"]
         assert s["window_start"] <= s["window_end"] and len(s["evidence"]) <= 100
         assert any(s["scope"].get(k) for k in ("region_code", "category", "uscc"))
+        ex = s["explanation"]  # the same keys in every detector's explanation, for readers and evaluation
+        assert ex["contributing_sources"] and set(ex["contributing_sources"]) <= SOURCES
+        assert "raisers" not in ex and isinstance(ex.get("raised_by", []), list)
+        signals += 1
+    assert signals, f"{name} gave no signal on the burst stream: the checks above tested nothing"

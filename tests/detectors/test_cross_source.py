@@ -96,14 +96,14 @@ def test_corroborated_enterprise_incident_fires_with_every_source_explained(cont
     assert ent, "the enterprise must be warned about"
     first = ent[0]
     ex = first.explanation
-    assert set(ex["sources"]) == {"complaint", "sampling", "enforcement", "opinion"}
-    assert {"complaint", "opinion"} <= set(ex["corroborating_sources"]) and ex["p_value"] <= 1e-6
-    for src in ex["corroborating_sources"]:
-        part = ex["sources"][src]
+    assert set(ex["by_source"]) == {"complaint", "sampling", "enforcement", "opinion"}
+    assert {"complaint", "opinion"} <= set(ex["contributing_sources"]) and ex["p_value"] <= 1e-6
+    for src in ex["contributing_sources"]:
+        part = ex["by_source"][src]
         assert part["surprise"] >= 1.3 and part["test"] and part["p_value"] < 0.05
-    assert ex["sources"]["complaint"]["observed"] >= 5 and ex["sources"]["complaint"]["injuries"]["minor"] == 1
+    assert ex["by_source"]["complaint"]["observed"] >= 5 and ex["by_source"]["complaint"]["injuries"]["minor"] == 1
     assert first.title.startswith(f"企业{ENTERPRISE} (化妆品) 多源风险印证 (投诉")
-    assert f"corroboration:{len(ex['corroborating_sources'])}" in ex["raisers"]
+    assert f"corroboration:{len(ex['contributing_sources'])}" in ex["raised_by"]
     assert set(first.evidence) <= {f"ic{j}" for j in range(8)} | {f"io{j}" for j in range(10)} | {"is", "ie"}
     assert first.ts - (START + (DAYS - 1) * 86400 + 9 * 3600) < 6 * 3600  # within hours
     assert context.grading.level(max(s.score for s in ent)) in ("yellow", "orange")

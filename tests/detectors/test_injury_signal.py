@@ -117,7 +117,7 @@ def test_injuries_in_many_cities_naming_one_enterprise_warn_at_the_enterprise(co
     out = det.update(hurt)
     assert len(out) == 1 and out[0].scope.uscc == maker and out[0].scope.category == "infant_formula"
     assert out[0].explanation["test"] == "enterprise_cluster" and out[0].explanation["injured"] == 3
-    assert "vulnerable_group" in out[0].explanation["raisers"] and set(out[0].evidence) == {"m100", "m101", "m102"}
+    assert "vulnerable_group" in out[0].explanation["raised_by"] and set(out[0].evidence) == {"m100", "m101", "m102"}
 
 
 def test_a_big_brand_with_many_complaints_has_room_for_a_few_injuries(context, regions):

@@ -88,7 +88,7 @@ def test_risk_term_burst_fires_once_in_the_province(context, regions, background
     assert first.explanation["test"] == "risk_terms" and first.explanation["p_value"] <= 1e-5
     assert first.title.startswith("浙江省 燃气器具 舆情风险词激增") and "爆炸" in first.title
     assert first.evidence[0].startswith("b") and first.ts - (START + (DAYS - 1) * 86400 + 9 * 3600) <= 3 * 3600
-    assert first.explanation["injury_reported"] and "injury:reported" in first.explanation["raisers"]
+    assert first.explanation["injury_reported"] and "injury:reported" in first.explanation["raised_by"]
     assert not [s for s in signals if s.scope.region_code == "000000"], "the province's warning covers the nation's"
     assert 50 <= max(s.score for s in signals) < 95  # talk alone is no red warning
 
