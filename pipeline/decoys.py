@@ -9,7 +9,8 @@
   complaints in the week after 双十一 (11-11).
 
 Decoys are labelled with ``decoy: true``, ``detectors: []`` and severity ``"blue"`` (the
-lowest level, which an evaluator should read as "no warning expected").
+lowest level, which an evaluator should read as "no warning expected"), and with the
+``sources`` they are made of: a calendar effect raises only complaint and post volumes.
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ class Calendar:
         out: list[Incident] = []
         first, last = clock.date(0), clock.date(days * _DAY - 1)
         for year in range(first.year, last.year + 1):
-            for kind, dates, peak in (("consumer_rights_day", self._mult["complaint"], "03-15"),
-                                      ("double_eleven_after_sales", self._after, None)):
+            for kind, dates, peak, sources in (
+                    ("consumer_rights_day", self._mult["complaint"], "03-15",
+                     tuple(src for src, mult in self._mult.items() if mult)),
+                    ("double_eleven_after_sales", self._after, None, ("complaint",))):
                 if not dates:
                     continue
                 days_of = sorted(clock.day_of(clock.date(0).replace(year=year, month=int(m[:2]), day=int(m[3:])))
@@ -67,7 +70,8 @@ class Calendar:
                 end = min(days * _DAY - 1, int((days_of[-1] + 1) * _DAY) - 1)
                 if start > end:
                     continue
-                out.append(Incident(kind, "blue", None, list(nation), None, [], [], decoy=True, window=(start, end)))
+                out.append(Incident(kind, "blue", None, list(nation), None, [], [], decoy=True, window=(start, end),
+                                    sources=sources))
         return out
 
 

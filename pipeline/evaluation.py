@@ -48,6 +48,7 @@ class Warning:
     uscc: str
     opened: datetime
     level: str
+    sources: tuple[str, ...] = ()  # the explanation's contributing sources (empty: unknown, any)
 
 
 @dataclass
@@ -73,10 +74,21 @@ def warnings_from_alerts(alerts: Iterable[Alert]) -> list[Warning]:
         w = out.get(a.alert_id)
         if w is None:
             out[a.alert_id] = Warning(a.alert_id, a.detector, a.scope.region_code or "", a.scope.category or "",
-                                      a.scope.uscc or "", datetime.fromisoformat(a.triggered_at), a.level)
+                                      a.scope.uscc or "", datetime.fromisoformat(a.triggered_at), a.level,
+                                      tuple(a.explanation.get("contributing_sources") or ()))
         elif LEVEL_RANK[a.level] > LEVEL_RANK[w.level]:
             w.level = a.level
     return list(out.values())
+
+
+def _on_decoy(w: Warning, label: dict[str, Any], regions: RegionTable) -> bool:
+    """A warning is on a decoy when it matches the decoy's scope and window and draws on a
+    source the decoy is made of (label ``sources``): a warning built on sampling results alone
+    cannot have been fooled by 3·15's complaints and posts — it is a false warning, not a decoy's."""
+    made_of = label.get("sources")
+    if made_of and w.sources and not set(made_of).intersection(w.sources):
+        return False
+    return _matches(w, label, regions)
 
 
 def _matches(w: Warning, label: dict[str, Any], regions: RegionTable) -> bool:
@@ -117,10 +129,9 @@ def evaluate_alerts(name: str, warnings: Sequence[Warning], labels: Sequence[dic
             matched[lb["incident_id"]].append(w)
         if hits:
             true_w += 1
-        elif any(_matches(w, lb, regions) for lb in decoys):
+        elif (hit := next((lb["incident_id"] for lb in decoys if _on_decoy(w, lb, regions)), None)) is not None:
             decoy_w += 1
             decoy_y += LEVEL_RANK[w.level] >= LEVEL_RANK["yellow"]
-            hit = next(lb["incident_id"] for lb in decoys if _matches(w, lb, regions))
             decoy_list.append(f"{hit}: {w.detector} {w.level} {w.region or '-'} {w.category or '-'} {w.uscc or '-'} "
                               f"{w.opened.isoformat()}")
     per, ttds, reached = {}, [], []
@@ -206,7 +217,8 @@ def _baselines(counts: dict[tuple[str, str], dict[int, int]], days: set[int]) ->
                     alarm = x >= 3 and ears_c2(hist[:i], x) >= 3.0
                 if alarm and not active:
                     opened = datetime.fromtimestamp((first + i + 1) * DAY - 8 * 3600, tz=_CST)
-                    out[name].append(Warning(f"{name}:{cat}:{prov}:{i}", name, prov, cat, "", opened, "blue"))
+                    out[name].append(Warning(f"{name}:{cat}:{prov}:{i}", name, prov, cat, "", opened, "blue",
+                                             ("complaint",)))
                 active = alarm
     return out
 

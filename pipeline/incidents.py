@@ -46,6 +46,7 @@ class Incident:
     history: list[Draft] = field(default_factory=list)
     decoy: bool = False
     window: tuple[int, int] | None = None  # run seconds; default: first to last draft
+    sources: tuple[str, ...] = ()  # the sources it is made of; default: its drafts' sources
 
     def label(self, incident_id: str, clock: Clock) -> dict[str, Any]:
         """The ``labels.jsonl`` entry (see ``Simulator.labels``)."""
@@ -55,6 +56,7 @@ class Incident:
                 "end": clock.stamp(end), "severity": self.severity,
                 "scope": {"category": self.category, "region_codes": self.region_codes, "uscc": self.uscc},
                 "decoy": self.decoy, "detectors": self.detectors,
+                "sources": sorted(self.sources or {d[1] for d in self.drafts}),
                 "evidence_hours": [round((t - start) / 3600, 1) for t in ts[:EVIDENCE_EVENTS]]}
 
 

@@ -198,10 +198,11 @@ class Simulator:
 
     def labels(self) -> list[dict[str, Any]]:
         """Ground truth, ordered by start: ``{incident_id, kind, start, end, severity,
-        scope: {category, region_codes, uscc}, decoy, detectors, evidence_hours}`` (RFC 3339
-        times inside the run; ``region_codes`` the most specific areas affected: every province
-        for a nation-wide pattern; ``evidence_hours``: hours from start to each of the first
-        three events, what the earliest possible warning waits for)."""
+        scope: {category, region_codes, uscc}, decoy, detectors, sources, evidence_hours}`` (RFC
+        3339 times inside the run; ``region_codes`` the most specific areas affected: every
+        province for a nation-wide pattern; ``sources``: the sources its events are in;
+        ``evidence_hours``: hours from start to each of the first three events, what the earliest
+        possible warning waits for)."""
         return [dict(x, scope=dict(x["scope"])) for x in self._labels]
 
     def enterprises(self) -> list[dict[str, Any]]:

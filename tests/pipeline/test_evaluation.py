@@ -19,8 +19,9 @@ LABELS = [
 ]
 
 
-def _w(region, category, when, level="yellow", uscc=""):
-    return Warning(f"{region}{category}{when}", "d", region, category, uscc, datetime.fromisoformat(when), level)
+def _w(region, category, when, level="yellow", uscc="", sources=()):
+    return Warning(f"{region}{category}{when}", "d", region, category, uscc, datetime.fromisoformat(when), level,
+                   sources)
 
 
 def test_matching_by_nested_region_category_and_time(regions):
@@ -38,6 +39,21 @@ def test_matching_by_nested_region_category_and_time(regions):
     report = format_report([m], LABELS)
     assert "missed" in report and "false_per_100_key_days\t0.7500" in report
     assert "event" not in report  # labels without evidence times: no evidence columns
+
+
+def test_a_warning_is_on_a_decoy_only_when_it_draws_on_the_decoys_sources(regions):
+    calendar = {"incident_id": "d2", "kind": "consumer_rights_day", "start": "2025-03-14T00:00:00+08:00",
+                "end": "2025-03-20T23:59:59+08:00", "severity": "blue", "decoy": True,
+                "scope": {"category": None, "region_codes": ["110000", "620000"], "uscc": None},
+                "sources": ["complaint", "opinion"]}
+    ws = [_w("620122", "mask", "2025-03-17T12:00:00+08:00", "orange", "9162012226Y0RFLYQT", ("sampling",)),
+          _w("620000", "toy", "2025-03-17T12:00:00+08:00", "blue", "", ("complaint",)),
+          _w("110000", "toy", "2025-03-18T12:00:00+08:00", "blue", "", ("sampling", "opinion")),
+          _w("110000", "dairy", "2025-03-18T12:00:00+08:00", "blue")]  # sources unknown: judged by scope
+    m = evaluate_alerts("riskwatch", ws, [calendar], regions)
+    assert m.false_warnings == 4  # none is on an incident
+    assert m.decoy_warnings == 3 and m.decoy_warnings_yellow_plus == 0  # the sampling-only repeat is not
+    assert not any("9162012226Y0RFLYQT" in d for d in m.decoys)
 
 
 def test_the_report_says_how_soon_the_evidence_allowed(regions):

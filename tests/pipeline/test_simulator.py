@@ -228,7 +228,8 @@ def test_labels_are_well_formed_and_inside_the_run(run60: dict[str, Any], region
     start, end = datetime(2025, 2, 1, tzinfo=CST), datetime(2025, 4, 2, tzinfo=CST)
     for lb in run60["labels"]:
         assert set(lb) == {"incident_id", "kind", "start", "end", "severity", "scope", "decoy", "detectors",
-                           "evidence_hours"}
+                           "sources", "evidence_hours"}
+        assert lb["sources"] and set(lb["sources"]) <= {"complaint", "sampling", "enforcement", "opinion"}
         assert set(lb["scope"]) == {"category", "region_codes", "uscc"}
         s, e = datetime.fromisoformat(lb["start"]), datetime.fromisoformat(lb["end"])
         assert start <= s <= e < end
@@ -254,6 +255,9 @@ def test_a_60_day_run_has_8_to_12_incidents_covering_every_detector(run60: dict[
     assert set().union(*(lb["detectors"] for lb in incidents)) == DETECTORS
     decoys = {lb["kind"] for lb in run60["labels"] if lb["decoy"]}
     assert {"professional_claimant", "consumer_rights_day"} <= decoys
+    sources = {lb["kind"]: lb["sources"] for lb in run60["labels"] if lb["decoy"]}
+    assert sources["professional_claimant"] == ["complaint"]  # one claimant's complaints, nothing else
+    assert sources["consumer_rights_day"] == ["complaint", "opinion"]  # the volumes 3·15 raises
 
 
 def _in_scope(e: dict[str, Any], lb: dict[str, Any], regions: RegionTable) -> bool:
@@ -345,7 +349,7 @@ def test_double_eleven_brings_after_sales_complaints_the_week_after(regions: Reg
     normal = statistics.median(daily[f"2025-11-{d:02d}"] for d in range(3, 11))
     assert daily["2025-11-13"] > 1.8 * normal and daily["2025-11-14"] > 1.8 * normal
     (lb,) = [x for x in sim.labels() if x["kind"] == "double_eleven_after_sales"]
-    assert lb["decoy"] and lb["detectors"] == []
+    assert lb["decoy"] and lb["detectors"] == [] and lb["sources"] == ["complaint"]
 
 
 # -- configuration and streaming ---------------------------------------------------------
